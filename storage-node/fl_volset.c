@@ -522,7 +522,10 @@ static int fl__compact_flush(fl_volset_t *s, uint32_t vol_id, fl__moving_t *mv, 
   }
   *locs = nl;
   for (size_t i = 0; i < n; i++) {
-    const fl_vol_rec_hdr_t *h = &mv[i].rec.h;
+    fl_vol_rec_hdr_t *h = &mv[i].rec.h;
+    /* mv may have moved (realloc) since the header was parsed into it. */
+    h->key = mv[i].rec.raw + FL_VOL_REC_FIXED;
+    h->meta = h->meta_len ? h->key + h->key_len : NULL;
     ni[i] = (fl_vol_rec_in_t){.key = h->key, .key_len = h->key_len, .meta = h->meta,
                               .meta_len = h->meta_len, .frag = h->frag, .flags = h->flags,
                               .seq = h->seq, .payload = mv[i].payload,
