@@ -617,13 +617,20 @@ static int fl__handler(void *user, const char *section, const char *name, const 
   if (ld->err)
     return 0;
   /* inih hands an indented line after a key to the handler as that key's
-   * value ("continuation"); then the value is the whole stripped line. */
+   * value ("continuation"): the value is then the whole stripped line, less
+   * any inline comment. A real key line never starts with its own value. */
   const char *s = ld->line, *e = ld->line + ld->linelen;
   while (s < e && fl__is_sp(*s))
     s++;
-  while (e > s && fl__is_sp(e[-1]))
-    e--;
-  if ((size_t)(e - s) == strlen(value) && memcmp(s, value, (size_t)(e - s)) == 0)
+  size_t vlen = strlen(value);
+  const char *rest = s + vlen;
+  int cont = vlen <= (size_t)(e - s) && memcmp(s, value, vlen) == 0;
+  if (cont && rest < e) {
+    while (rest < e && fl__is_sp(*rest))
+      rest++;
+    cont = rest == e || (rest > s + vlen && *rest == ';');
+  }
+  if (cont)
     return fl__load_fail(ld, ld->lineno, FL_ECONFIG,
                          "indented line '%.64s' would continue the value of '%s'; "
                          "continuation lines are not supported%s", value, name, "");
@@ -723,8 +730,8 @@ int fl_cfg_load_file(fl_cfg_t *cfg, const char *path, fl_errmsg_t *em) {
     goto fail;
   }
   struct stat st;
-  if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-    int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+  int e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+  if (e) {
     rc = fl_errf(em, -e, "cannot read config '%s': %s", path, strerror(e));
     goto fail;
   }

@@ -288,6 +288,15 @@ static void test_structure_errors(void) {
   FL_CHECK_STR(em.msg, "node.ini:3: indented line 'dc = x' would continue the value of 'id'; "
                        "continuation lines are not supported");
 
+  FL_CHECK_ERR(load(&cfg, &c, "[node]\nid = a\n  dc = x ; note\n", &em), FL_ECONFIG);
+  FL_CHECK_STR(em.msg, "node.ini:3: indented line 'dc = x ; note' would continue the value of 'id'; "
+                       "continuation lines are not supported");
+  FL_CHECK_ERR(load(&cfg, &c, "[node]\nid = a\n\tid\n", &em), FL_ECONFIG);
+  FL_CHECK_STR(em.msg, "node.ini:3: indented line 'id' would continue the value of 'id'; "
+                       "continuation lines are not supported");
+  /* A value that repeats its key is still an ordinary line. */
+  FL_CHECK_OK(load(&cfg, &c, "[node]\nid = id\ndc = dc ; x\n", &em));
+  FL_CHECK_STR(c.dc, "dc");
   /* An indented key right after a header is an ordinary key. */
   FL_CHECK_OK(load(&cfg, &c, "[node]\n  id = a\n", &em));
   FL_CHECK_STR(c.id, "a");
