@@ -1,0 +1,57 @@
+/* filmless-node: the storage node daemon. Configuration (INI + flags), the
+ * request handlers that turn wire frames into store calls, and the libuv
+ * server that runs them. */
+#ifndef FL_NODE_H
+#define FL_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "filmless.pb-c.h"
+#include "fl_addr.h"
+#include "fl_config.h"
+#include "fl_store.h"
+
+typedef struct fl_node_cfg {
+  char data[1024];          /* data directory: volumes/ and index/ */
+  fl_addr_t listen;         /* where the data service listens */
+  int64_t id;               /* node id in the cluster map (0 = unassigned) */
+  char dc[64];              /* datacenter name */
+  char rack[64];            /* rack name */
+  uint64_t capacity;        /* advertised capacity; 0 = the filesystem's size */
+  uint64_t max_payload;     /* largest frame payload accepted */
+  int64_t idle_timeout_ms;  /* close connections idle this long */
+  int64_t workers;          /* threads for disk, CRC and index work */
+  int64_t max_inflight;     /* requests in progress per connection */
+  uint64_t volume_max;      /* roll volumes at this size */
+  int direct;               /* O_DIRECT: auto / on / off */
+  uint64_t scrub_rate;      /* scrub bandwidth, bytes/s; 0 = scrub off */
+  int64_t scrub_interval_ms;/* pause between scrub passes */
+  int64_t compact_interval_ms;
+  int64_t compact_dead_pct; /* compact sealed volumes this dead or more */
+  uint64_t index_cache;     /* RocksDB block cache */
+  char log_level[16];
+} fl_node_cfg_t;
+
+/* The schema of filmless-node's INI file and flags (docs/config.md). */
+extern const fl_cfg_field_t fl_node_cfg_fields[];
+
+/* Handles one request on a worker thread: req (borrowed) with its payload
+ * (borrowed) -> a response header *resp (caller-initialised with
+ * fl__frame_header__init; its body points into *scratch, which the caller
+ * frees with fl_node_rpc_scratch_free after encoding) and a response
+ * payload *out (malloc'd or NULL, handed over) of *out_len bytes whose
+ * CRC32C is already in resp->payload_crc32c. Never fails: errors become
+ * the response status and text. */
+typedef struct fl_node_rpc_scratch fl_node_rpc_scratch_t;
+void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, const Fl__FrameHeader *req,
+                        const void *payload, uint64_t payload_len, Fl__FrameHeader *resp,
+                        fl_node_rpc_scratch_t **scratch, void **out, uint64_t *out_len);
+void fl_node_rpc_scratch_free(fl_node_rpc_scratch_t *scratch);
+
+/* Runs the node until SIGTERM/SIGINT: opens the store, serves, and on a
+ * signal stops accepting, finishes the requests in flight, and closes.
+ * Returns 0 or the error that stopped it (message in em). */
+int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em);
+
+#endif

@@ -1,0 +1,116 @@
+/* The storage node's fragment store: append-only volumes (the truth) plus the
+ * RocksDB index kept in step with them. Put, get, delete, list and stat of
+ * fragments, index replay after a crash, index rebuild, compaction and
+ * scrubbing. Thread-safe; the network layer calls it from worker threads. */
+#ifndef FL_STORE_H
+#define FL_STORE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "fl_err.h"
+#include "fl_idx.h"
+#include "fl_idx_key.h"
+#include "fl_volset.h"
+
+typedef struct fl_store fl_store_t;
+
+typedef struct fl_store_opts {
+  uint64_t volume_max_bytes; /* roll the active volume past this; 0 = 1 GiB */
+  int direct;                /* FL_VOL_DIRECT_* */
+  fl_idx_opts_t idx;         /* zero = index defaults */
+  const fl_vol_io_t *io;     /* NULL = real POSIX I/O; borrowed for the store's life */
+} fl_store_opts_t;
+
+/* What opening found: torn tails truncated, records replayed into the index. */
+typedef struct fl_store_open_report {
+  uint64_t replayed; /* volume records applied to the index after its checkpoint */
+  uint64_t corrupt;  /* unreadable records met while replaying (left for scrub) */
+} fl_store_open_report_t;
+
+/* Opens (creating if needed) the store in dir: dir/volumes/ and dir/index/.
+ * Recovers every volume (torn tails cut), then replays the volume records
+ * written after the index checkpoint. dir and o are copied/borrowed for the
+ * call (o->io for the store's life); rep may be NULL. */
+int fl_store_open(const char *dir, const fl_store_opts_t *o, fl_store_t **out,
+                  fl_store_open_report_t *rep, fl_errmsg_t *em);
+
+/* No call may be in flight. NULL is fine. */
+void fl_store_close(fl_store_t *s);
+
+/* One fragment to store. Strings inside key and attrs are copied. */
+typedef struct fl_store_put {
+  fl_idx_key_t key;      /* pg/tenant/study/series/sop/fragment */
+  uint8_t layout;        /* fragment layout (erasure-coded or replica) */
+  int encrypted;         /* payload is ciphertext (record flag) */
+  uint64_t obj_size;     /* whole object's size */
+  fl_idx_attrs_t attrs;  /* DICOM attributes for listings */
+  int phi_encrypted;     /* attrs' patient id/name are ciphertext */
+  const void *payload;   /* borrowed for the call */
+  uint64_t payload_len;
+  uint32_t payload_crc;  /* the sender's CRC32C: checked, not trusted */
+} fl_store_put_t;
+
+/* Stores p durably and indexes it; returns once both are done. Immutable:
+ * the same bytes again succeed with *existed = 1 and change nothing;
+ * different bytes under a live key are FL_EEXIST. FL_ECORRUPT if the payload
+ * does not match payload_crc (nothing written); FL_ENOSPC when the disk is
+ * full (nothing written, reads go on). existed may be NULL. */
+int fl_store_put(fl_store_t *s, const fl_store_put_t *p, int *existed, fl_errmsg_t *em);
+
+/* Looks k up: FL_ENOTFOUND if absent or deleted. v receives the entry. */
+int fl_store_lookup(fl_store_t *s, const fl_idx_key_t *k, fl_idx_value_t *v, fl_errmsg_t *em);
+
+/* Reads len bytes (0 = to the end) of k's payload from off into a buffer it
+ * allocates (*buf, free() it; *n its length), with the entry in *v. A whole
+ * read verifies the payload CRC (FL_ECORRUPT if the disk changed it);
+ * -EINVAL for a range past the end. */
+int fl_store_get(fl_store_t *s, const fl_idx_key_t *k, uint64_t off, uint64_t len,
+                 fl_idx_value_t *v, void **buf, uint64_t *n, fl_errmsg_t *em);
+
+/* Writes a tombstone for k (or, with all_frags, for every fragment of k's
+ * object held here). *tombstoned counts fragments that were live. Deleting
+ * what is absent succeeds with 0. */
+int fl_store_delete(fl_store_t *s, const fl_idx_key_t *k, int all_frags, uint32_t *tombstoned,
+                    fl_errmsg_t *em);
+
+/* Counters for stat. */
+typedef struct fl_store_stats {
+  uint64_t volume_bytes; /* all volume files */
+  uint64_t live_bytes;   /* payload bytes of live fragments */
+  uint64_t objects;      /* live fragments */
+  uint64_t tombstones;
+  uint32_t volumes;
+  uint64_t corrupt_found; /* by scrubbing and reads since start */
+  uint64_t commit_flushes, commit_requests;
+} fl_store_stats_t;
+int fl_store_stats(fl_store_t *s, fl_store_stats_t *out, fl_errmsg_t *em);
+
+/* The index, for listings (fl_idx_scan); owned by the store. */
+fl_idx_t *fl_store_index(fl_store_t *s);
+
+/* Compacts every sealed volume whose dead bytes are at least min_dead_pct
+ * percent of its size, while reads and writes go on. *reclaimed gets the
+ * bytes freed (may be NULL). */
+int fl_store_compact(fl_store_t *s, unsigned min_dead_pct, uint64_t *reclaimed,
+                     fl_errmsg_t *em);
+
+/* One full scrub pass at mb_per_s (0: unlimited), reporting each corrupt
+ * record through the log and the corrupt_found counter; stops early when
+ * *stop becomes non-zero. *found (may be NULL) gets this pass's count. */
+int fl_store_scrub(fl_store_t *s, double mb_per_s, const atomic_int *stop, uint64_t *found,
+                   fl_errmsg_t *em);
+
+/* Rebuilds dir's index from its volumes alone into a fresh index at
+ * dir/index (the old one is moved to dir/index.old.<time>, or deleted with
+ * discard_old). The store must not be open. */
+int fl_store_rebuild_index(const char *dir, const fl_store_opts_t *o, int discard_old,
+                           uint64_t *records, fl_errmsg_t *em);
+
+/* Rebuilds an index from dir's volumes into a scratch directory and compares
+ * it with dir/index entry by entry (counts in *diff; equal when only
+ * diff->equal is non-zero). The store must not be open. */
+int fl_store_verify_index(const char *dir, const fl_store_opts_t *o, uint64_t *records,
+                          fl_idx_diff_t *diff, fl_errmsg_t *em);
+
+#endif
