@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <rocksdb/c.h>
+
 #include "fl_idx.h"
+#include "fl_idx_replay.h"
 #include "fl_test.h"
 
 static char base[512];
@@ -371,6 +374,184 @@ static void test_compare(void) {
   drop_idx(b, "cmp_b");
 }
 
+/* A damaged value (written behind the index's back) is reported by get
+ * and scans, and a newer record from the volumes replaces it. */
+static void test_corrupt_value(void) {
+  char p[600];
+  fl_idx_t *idx = open_idx("corrupt");
+  fl_idx_key_t k = key(4, "1.4", "1.4.1", "1.4.1.1", 0);
+  fl_idx_value_t v = val(5, 1, 10), out;
+  FL_CHECK_OK(fl_idx_put(idx, &k, &v, NULL, NULL));
+  fl_idx_close(idx);
+  path_of(p, sizeof p, "corrupt");
+  uint8_t kb[FL_IDX_KEY_MAX];
+  size_t kl;
+  FL_CHECK_OK(fl_idx_key_encode(&k, FL_IDX_LVL_KEY, kb, sizeof kb, &kl, NULL));
+  char *err = NULL;
+  rocksdb_options_t *o = rocksdb_options_create();
+  rocksdb_t *db = rocksdb_open(o, p, &err);
+  FL_CHECK(err == NULL);
+  rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+  rocksdb_put(db, wo, (const char *)kb, kl, "\x01garbage", 8, &err);
+  FL_CHECK(err == NULL);
+  rocksdb_writeoptions_destroy(wo);
+  rocksdb_close(db);
+  rocksdb_options_destroy(o);
+  idx = open_idx("corrupt");
+  fl_errmsg_t em = {{0}};
+  FL_CHECK_ERR(fl_idx_get(idx, &k, 0, &out, &em), FL_ETRUNC);
+  FL_CHECK(strstr(em.msg, "1.4.1.1") != NULL);
+  int n = 0;
+  FL_CHECK_ERR(fl_idx_scan(idx, FL_IDX_LVL_ALL, NULL, NULL, 0, 0, count_cb, &n, NULL, &em),
+               FL_ETRUNC);
+  FL_CHECK(strstr(em.msg, "index entry") != NULL);
+  int applied = 0;
+  v = val(1, 1, 0); /* even an older record wins over a damaged entry */
+  FL_CHECK_OK(fl_idx_put(idx, &k, &v, &applied, NULL));
+  FL_CHECK_EQ(applied, 1);
+  FL_CHECK_OK(fl_idx_get(idx, &k, 0, &out, NULL));
+  FL_CHECK(out.seq == 1);
+  drop_idx(idx, "corrupt");
+}
+
+/* ---- Replay and rebuild ------------------------------------------------ */
+
+enum { NREC = 1200 };
+static fl_idx_record_t recs[NREC];
+
+struct source {
+  const fl_idx_record_t *recs;
+  size_t n, pos, fail_at; /* fail_at: return -EIO there (0: never) */
+  const size_t *order;    /* optional permutation */
+};
+
+static int source_next(void *arg, fl_idx_record_t *rec, fl_errmsg_t *em) {
+  struct source *s = arg;
+  if (s->fail_at && s->pos == s->fail_at)
+    return fl_errf(em, -EIO, "volume read failed at record %zu", s->pos);
+  if (s->pos == s->n)
+    return 0;
+  *rec = s->recs[s->order ? s->order[s->pos] : s->pos];
+  s->pos++;
+  return 1;
+}
+
+static uint32_t lcg = 777;
+static uint32_t next_rand(void) {
+  lcg = lcg * 1664525u + 1013904223u;
+  return lcg >> 8;
+}
+
+/* A volume log: 60 keys (3 studies x 4 series x 5 instances, fragment
+ * 0..2 mixed), rewritten, deleted and relocated by compaction. */
+static void make_log(void) {
+  for (size_t i = 0; i < NREC; i++) {
+    fl_idx_record_t *r = &recs[i];
+    uint32_t vol = (uint32_t)(i / 100 + 1);
+    uint64_t off = (i % 100) * 512;
+    uint32_t x = next_rand();
+    if (i > 50 && x % 10 == 0) {
+      /* compaction copy of an earlier record: same seq, new location */
+      *r = recs[next_rand() % i];
+    } else {
+      char st[65], se[65], sop[65];
+      unsigned id = next_rand() % 60;
+      snprintf(st, sizeof st, "1.3.%u", id / 20);
+      snprintf(se, sizeof se, "1.3.%u.%u", id / 20, id / 5 % 4);
+      snprintf(sop, sizeof sop, "1.3.%u.%u.%u", id / 20, id / 5 % 4, id % 5);
+      r->key = key(10 + id / 20, st, se, sop, (uint16_t)(id % 3));
+      r->val = val(i + 1, 0, 0);
+      r->val.frag = r->key.frag;
+      if (x % 7 == 0)
+        r->val.flags |= FL_IDX_VF_TOMBSTONE;
+    }
+    r->val.volume = vol;
+    r->val.offset = off;
+    r->next.volume = off + 512 == 100 * 512 ? vol + 1 : vol;
+    r->next.offset = off + 512 == 100 * 512 ? 0 : off + 512;
+  }
+}
+
+static void expect_equal(fl_idx_t *a, fl_idx_t *b) {
+  fl_idx_diff_t d;
+  FL_CHECK_OK(fl_idx_compare(a, b, NULL, NULL, &d, NULL));
+  if (d.only_a || d.only_b || d.differ)
+    FL__FAIL("indexes differ: %llu only in a, %llu only in b, %llu values (%llu equal)",
+             (unsigned long long)d.only_a, (unsigned long long)d.only_b,
+             (unsigned long long)d.differ, (unsigned long long)d.equal);
+  FL_CHECK(d.equal > 0);
+}
+
+static void test_rebuild_equals_original(void) {
+  make_log();
+  /* The original: records applied one by one as they were written. */
+  fl_idx_t *orig = open_idx("orig");
+  for (size_t i = 0; i < NREC; i++)
+    FL_CHECK_OK(fl_idx_put(orig, &recs[i].key, &recs[i].val, NULL, NULL));
+  /* Rebuild from the log alone, in batches. */
+  fl_idx_t *re = open_idx("rebuilt");
+  struct source src = {recs, NREC, 0, 0, NULL};
+  fl_idx_replay_stats_t st;
+  FL_CHECK_OK(fl_idx_replay(re, source_next, &src, 7, &st, NULL));
+  FL_CHECK_EQ(st.records, NREC);
+  FL_CHECK_EQ(st.batches, (NREC + 6) / 7);
+  FL_CHECK(st.applied < NREC); /* compaction copies of superseded records lose */
+  expect_equal(orig, re);
+  fl_idx_ckpt_t ck;
+  FL_CHECK_OK(fl_idx_ckpt_get(re, &ck, NULL));
+  FL_CHECK_EQ(ck.volume, NREC / 100 + 1);
+  FL_CHECK_EQ(ck.offset, 0);
+  /* Replaying everything again changes nothing (idempotent). */
+  src.pos = 0;
+  FL_CHECK_OK(fl_idx_replay(re, source_next, &src, 100, &st, NULL));
+  FL_CHECK_EQ(st.applied, 0);
+  expect_equal(orig, re);
+  drop_idx(re, "rebuilt");
+  /* Any order gives the same index (newest wins is a maximum). */
+  static size_t order[NREC];
+  for (size_t i = 0; i < NREC; i++)
+    order[i] = i;
+  for (size_t i = NREC - 1; i > 0; i--) {
+    size_t j = next_rand() % (i + 1), t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  fl_idx_t *sh = open_idx("shuffled");
+  struct source ssrc = {recs, NREC, 0, 0, order};
+  FL_CHECK_OK(fl_idx_replay(sh, source_next, &ssrc, 64, NULL, NULL));
+  expect_equal(orig, sh);
+  drop_idx(sh, "shuffled");
+  drop_idx(orig, "orig");
+}
+
+static void test_crash_resume_from_checkpoint(void) {
+  fl_idx_t *orig = open_idx("orig2");
+  struct source all = {recs, NREC, 0, 0, NULL};
+  FL_CHECK_OK(fl_idx_replay(orig, source_next, &all, 0, NULL, NULL));
+  /* The volume reader fails at record 437: batches of 50 up to 400 stay. */
+  fl_idx_t *c = open_idx("crash");
+  struct source src = {recs, NREC, 0, 437, NULL};
+  fl_errmsg_t em = {{0}};
+  FL_CHECK_ERR(fl_idx_replay(c, source_next, &src, 50, NULL, &em), -EIO);
+  FL_CHECK(strstr(em.msg, "437") != NULL);
+  fl_idx_close(c);
+  c = open_idx("crash");
+  fl_idx_ckpt_t ck;
+  FL_CHECK_OK(fl_idx_ckpt_get(c, &ck, NULL));
+  FL_CHECK(ck.volume == recs[399].next.volume && ck.offset == recs[399].next.offset);
+  /* Resume at the first record at or after the checkpoint. */
+  size_t from = 0;
+  while (from < NREC && (recs[from].val.volume < ck.volume ||
+                         (recs[from].val.volume == ck.volume && recs[from].val.offset < ck.offset)))
+    from++;
+  FL_CHECK_EQ(from, 400);
+  struct source rest = {recs, NREC, from, 0, NULL};
+  FL_CHECK_OK(fl_idx_replay(c, source_next, &rest, 50, NULL, NULL));
+  expect_equal(orig, c);
+  drop_idx(c, "crash");
+  drop_idx(orig, "orig2");
+}
+
 static void test_bad_path(void) {
   fl_idx_t *idx = NULL;
   fl_errmsg_t em = {{0}};
@@ -395,6 +576,9 @@ int main(void) {
   FL_RUN(test_prefix_scans_and_paging);
   FL_RUN(test_checkpoint_persists);
   FL_RUN(test_compare);
+  FL_RUN(test_corrupt_value);
+  FL_RUN(test_rebuild_equals_original);
+  FL_RUN(test_crash_resume_from_checkpoint);
   FL_RUN(test_bad_path);
   rmdir(base);
   FL_DONE();
