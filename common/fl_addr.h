@@ -30,7 +30,7 @@ typedef struct fl_addr {
 #define FL_ADDR_PORT0 1u /* accept port 0 ("any free port", for listeners) */
 
 /* Parses text ("127.0.0.1:7000", "[::1]:7000", "node-3.dc1:7000") into out.
- * text is borrowed for the call; out is written only on success. Errors are
+ * text (non-NULL, NUL-terminated) is borrowed for the call; out is written only on success. Errors are
  * FL_ECONFIG with em saying what is wrong: missing host or port, port out of
  * range, bad brackets, an IPv6 literal without brackets, a malformed IPv4
  * literal or hostname. Pure: no lookups. */

@@ -97,7 +97,10 @@ typedef struct fl_cfg_field {
 /* Where each field's current value came from. */
 enum fl_cfg_src { FL_CFG_UNSET = 0, FL_CFG_DEFAULT, FL_CFG_FILE, FL_CFG_FLAG };
 
-/* A load in progress. Caller-owned (stack is fine), no heap inside. */
+/* A load in progress. Caller-owned (stack is fine), no heap inside. Not
+ * shared between threads; separate fl_cfg_t may load concurrently (inih
+ * keeps no state between calls). Every string argument below is non-NULL
+ * unless it says otherwise. */
 typedef struct fl_cfg {
   const fl_cfg_field_t *fields; /* borrowed: a static table */
   void *obj;                    /* borrowed: the daemon's struct, until the last call */
@@ -145,7 +148,8 @@ int fl_cfg_finish(fl_cfg_t *cfg, fl_errmsg_t *em);
 int fl_cfg_source(const fl_cfg_t *cfg, const char *section, const char *key);
 
 /* Writes a commented sample INI: every section and key with its help, type,
- * bounds, flag and default. Loading the output as-is gives the defaults. */
+ * bounds, flag and default. Loading the output as-is gives the defaults.
+ * Returns 0, or -EIO if the stream reported an error. */
 int fl_cfg_print_defaults(const fl_cfg_field_t *fields, FILE *out);
 
 /* Value parsers behind the types, exposed for flags that are not config

@@ -337,6 +337,15 @@ static void test_hostile_input(void) {
   line[262] = '\0';
   FL_CHECK_ERR(load(&cfg, &c, line, &em), FL_ECONFIG);
   FL_CHECK_STR(em.msg, "node.ini:2: line too long (255 bytes, at most 199)");
+  /* The limit is exact: 199 bytes pass, 200 do not (a comment line here). */
+  memcpy(line, "[node]\n;", 8);
+  memset(line + 8, 'c', 198);
+  line[206] = '\0';
+  FL_CHECK_OK(load(&cfg, &c, line, &em));
+  line[206] = 'c';
+  line[207] = '\0';
+  FL_CHECK_ERR(load(&cfg, &c, line, &em), FL_ECONFIG);
+  FL_CHECK_STR(em.msg, "node.ini:2: line too long (200 bytes, at most 199)");
   /* Huge input is refused before parsing. */
   size_t big = FL_CFG_MAX_BYTES + 1;
   char *huge = malloc(big);
