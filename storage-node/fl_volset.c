@@ -46,6 +46,7 @@ struct fl_volset {
   fl_vol_commit_t commit;
   fl_vol_rec_in_t *scratch; /* commit leader only */
   uint64_t *offs;
+  fl_volset_loc_t *locs;    /* commit leader only: where scratch landed */
   size_t scratch_cap;
 };
 
@@ -164,6 +165,10 @@ static int fl__scratch(fl_volset_t *s, size_t n) {
   if (!o)
     return -ENOMEM;
   s->offs = o;
+  fl_volset_loc_t *l = realloc(s->locs, cap * sizeof *l);
+  if (!l)
+    return -ENOMEM;
+  s->locs = l;
   s->scratch_cap = cap;
   return 0;
 }
@@ -210,6 +215,11 @@ static void fl__flush(void *ctx, fl_vol_commit_req_t **reqs, size_t n) {
       }
       rc = fl_vol_append(s->active->v, s->scratch, nrec, s->offs, &em);
     }
+    if (!rc && s->o.durable) {
+      for (size_t x = 0; x < nrec; x++)
+        s->locs[x] = (fl_volset_loc_t){s->active->id, s->offs[x], s->scratch[x].seq};
+      rc = s->o.durable(s->o.durable_ctx, s->scratch, s->locs, nrec, &em);
+    }
     size_t k = 0;
     for (size_t r = i; r < j; r++) {
       fl__put_t *q = reqs[r]->arg;
@@ -237,6 +247,7 @@ void fl_volset_close(fl_volset_t *s) {
   free(s->slots);
   free(s->scratch);
   free(s->offs);
+  free(s->locs);
   free(s->dir);
   free(s);
 }
@@ -388,6 +399,23 @@ uint32_t fl_volset_active_id(fl_volset_t *s) {
   uint32_t id = s->active->id;
   pthread_mutex_unlock(&s->commit.mu);
   return id;
+}
+
+uint64_t fl_volset_active_end(fl_volset_t *s) {
+  pthread_mutex_lock(&s->commit.mu);
+  uint64_t end = fl_vol_end(s->active->v);
+  pthread_mutex_unlock(&s->commit.mu);
+  return end;
+}
+
+uint64_t fl_volset_volume_bytes(fl_volset_t *s, uint32_t vol_id) {
+  uint64_t t = 0;
+  pthread_mutex_lock(&s->mu);
+  for (size_t i = 0; i < s->nslots; i++)
+    if (s->slots[i]->id == vol_id && !s->slots[i]->dead)
+      t = fl_vol_end(s->slots[i]->v);
+  pthread_mutex_unlock(&s->mu);
+  return t;
 }
 
 uint64_t fl_volset_bytes(fl_volset_t *s) {

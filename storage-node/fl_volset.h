@@ -13,17 +13,28 @@
 
 typedef struct fl_volset fl_volset_t;
 
-typedef struct fl_volset_opts {
-  fl_vol_opts_t vol;        /* per-volume options (io, max_size, direct) */
-  uint64_t max_batch_bytes; /* group-commit batch cap; 0 = 32 MiB */
-} fl_volset_opts_t;
-
 /* Where a record landed. */
 typedef struct fl_volset_loc {
   uint32_t vol_id;
   uint64_t off;
   uint64_t seq;
 } fl_volset_loc_t;
+
+/* Called by the group-commit leader after each durable batch, in file order,
+ * before any writer of the batch wakes, with the records (seq assigned) and
+ * where they landed; both borrowed for the call. A node updates its index
+ * here, so index order is volume order and a write is acknowledged only
+ * once it can be found. A non-zero return fails every append of the batch
+ * (their bytes are durable all the same). */
+typedef int (*fl_volset_durable_fn)(void *ctx, const fl_vol_rec_in_t *recs,
+                                    const fl_volset_loc_t *locs, size_t n, fl_errmsg_t *em);
+
+typedef struct fl_volset_opts {
+  fl_vol_opts_t vol;        /* per-volume options (io, max_size, direct) */
+  uint64_t max_batch_bytes; /* group-commit batch cap; 0 = 32 MiB */
+  fl_volset_durable_fn durable; /* optional */
+  void *durable_ctx;        /* borrowed by durable for the set's life */
+} fl_volset_opts_t;
 
 /* Opens (creating if needed) the set in dir, recovering every volume. o may
  * be NULL; its io is borrowed for the set's life. dir is copied. */
@@ -53,6 +64,10 @@ int fl_volset_read(fl_volset_t *s, uint32_t vol_id, uint64_t off, fl_vol_rec_t *
  * many there are (may exceed cap). */
 size_t fl_volset_list(fl_volset_t *s, uint32_t *ids, size_t cap);
 uint32_t fl_volset_active_id(fl_volset_t *s);
+/* Durable end of the active volume. */
+uint64_t fl_volset_active_end(fl_volset_t *s);
+/* File bytes of volume vol_id (0 if there is no such volume). */
+uint64_t fl_volset_volume_bytes(fl_volset_t *s, uint32_t vol_id);
 /* Total bytes of all volume files (their durable ends). */
 uint64_t fl_volset_bytes(fl_volset_t *s);
 void fl_volset_commit_stats(fl_volset_t *s, uint64_t *flushes, uint64_t *requests);

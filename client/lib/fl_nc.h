@@ -1,0 +1,51 @@
+/* Blocking calls to one storage node over a fl_wire_conn: put, get, list,
+ * delete, stat and ping of fragments. Used by tools, tests and benchmarks;
+ * one connection per thread. Errors are the node's status (with its text in
+ * em) or the transport's. */
+#ifndef FL_NC_H
+#define FL_NC_H
+
+#include <stdint.h>
+
+#include "fl_err.h"
+#include "fl_wire_conn.h"
+
+/* A fragment's identity on a node. Strings are borrowed for each call. */
+typedef struct fl_nc_key {
+  uint32_t pg;
+  const char *tenant, *study, *series, *sop;
+  uint32_t frag;
+} fl_nc_key_t;
+
+/* Extra fields of a put (all optional: zero them). */
+typedef struct fl_nc_put_opts {
+  uint32_t layout;      /* 1 = erasure-coded fragment, 0 = replica */
+  uint64_t object_size;
+  const char *modality, *sop_class, *study_date; /* index attributes, may be NULL */
+} fl_nc_put_opts_t;
+
+int fl_nc_ping(fl_wire_conn_t *c, fl_errmsg_t *em);
+
+/* *existed (may be NULL) is 1 when identical bytes were already stored. */
+int fl_nc_put(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,
+              const void *data, uint64_t len, int *existed, fl_errmsg_t *em);
+
+/* Reads len bytes (0 = whole) from off into buf (cap bytes); *got receives
+ * the bytes read, *frag_size (may be NULL) the whole fragment's size. */
+int fl_nc_get(fl_wire_conn_t *c, const fl_nc_key_t *k, uint64_t off, uint64_t len, void *buf,
+              uint64_t cap, uint64_t *got, uint64_t *frag_size, fl_errmsg_t *em);
+
+/* Deletes one fragment, or with all_frags every fragment of the object. */
+int fl_nc_delete(fl_wire_conn_t *c, const fl_nc_key_t *k, int all_frags, uint32_t *tombstoned,
+                 fl_errmsg_t *em);
+
+/* Lists a study (series/sop of k may be NULL), every page; calls fn for
+ * each entry (borrowed for the call); *count receives the total. */
+typedef int (*fl_nc_list_fn)(void *arg, const Fl__ListEntry *e);
+int fl_nc_list(fl_wire_conn_t *c, const fl_nc_key_t *k, uint32_t page_size, fl_nc_list_fn fn,
+               void *arg, uint64_t *count, fl_errmsg_t *em);
+
+/* out receives a copy of the node's StatResult scalars. */
+int fl_nc_stat(fl_wire_conn_t *c, Fl__StatResult *out, fl_errmsg_t *em);
+
+#endif

@@ -1,0 +1,45 @@
+/* Implementation of the integration-test node helpers. */
+#include "fl_itest.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int fl_itest_node_start(fl_itest_node_t *n, const char *dir, const char *const *extra) {
+  if (dir != n->dir)
+    snprintf(n->dir, sizeof n->dir, "%s", dir);
+  if (!n->port)
+    n->port = fl_proc_free_port();
+  if (n->port <= 0)
+    return n->port;
+  snprintf(n->log, sizeof n->log, "%s.log", n->dir);
+  char listen[64], bin[1024];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", n->port);
+  snprintf(bin, sizeof bin, "%s", fl_proc_bin("filmless-node"));
+  char *argv[64] = {bin, "serve", "--data", n->dir, "--listen", listen};
+  int argc = 6;
+  for (int i = 0; extra && extra[i] && argc < 62; i++)
+    argv[argc++] = (char *)extra[i];
+  argv[argc] = NULL;
+  int rc = fl_proc_start(&n->proc, argv, n->log);
+  if (rc)
+    return rc;
+  rc = fl_proc_wait_port(&n->proc, n->port, 30000);
+  if (rc)
+    fl_itest_dump_log(n);
+  return rc;
+}
+
+int fl_itest_connect(const fl_itest_node_t *n, fl_wire_conn_t *c) {
+  return fl_wire_conn_open(c, "127.0.0.1", (uint16_t)n->port, 5000, NULL, NULL);
+}
+
+void fl_itest_dump_log(const fl_itest_node_t *n) {
+  FILE *f = fopen(n->log, "r");
+  if (!f)
+    return;
+  char line[1024];
+  fprintf(stderr, "---- %s\n", n->log);
+  while (fgets(line, sizeof line, f))
+    fputs(line, stderr);
+  fclose(f);
+}

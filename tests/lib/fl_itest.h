@@ -1,0 +1,27 @@
+/* Shared pieces of the integration tests: start a real filmless-node on
+ * 127.0.0.1 with a data directory of its own, and connect to it. */
+#ifndef FL_ITEST_H
+#define FL_ITEST_H
+
+#include "fl_nc.h"
+#include "fl_proc.h"
+
+typedef struct fl_itest_node {
+  fl_proc_t proc;
+  int port;
+  char dir[512];
+  char log[600];
+} fl_itest_node_t;
+
+/* Starts filmless-node serving dir (created if missing) on a free port,
+ * extra flags appended (NULL-terminated list, may be NULL), and waits until
+ * it accepts connections. Returns 0 or a negative code. */
+int fl_itest_node_start(fl_itest_node_t *n, const char *dir, const char *const *extra);
+
+/* Connects to the node (5 s timeout per call). */
+int fl_itest_connect(const fl_itest_node_t *n, fl_wire_conn_t *c);
+
+/* Prints the node's log to stderr (for a failing test). */
+void fl_itest_dump_log(const fl_itest_node_t *n);
+
+#endif
