@@ -372,6 +372,8 @@ int fl_idx_iter_open(fl_idx_t *idx, enum fl_idx_level level, const fl_idx_key_t 
   int rc;
   if (after_len > FL_IDX_KEY_MAX)
     return fl_errf(em, FL_ETOOBIG, "start-after key of %zu bytes is too long", after_len);
+  if (level != FL_IDX_LVL_ALL && !prefix)
+    return fl_errf(em, -EINVAL, "a prefix key is needed below the whole-index level");
   if (level != FL_IDX_LVL_ALL &&
       (rc = fl_idx_key_encode(prefix, level, pb, sizeof pb, &pl, em)) != 0)
     return rc;

@@ -222,6 +222,8 @@ static void test_prefix_scans_and_paging(void) {
   n = 0;
   FL_CHECK_OK(fl_idx_scan(idx, FL_IDX_LVL_ALL, NULL, NULL, 0, 0, count_cb, &n, NULL, NULL));
   FL_CHECK_EQ(n, 124);
+  FL_CHECK_ERR(fl_idx_scan(idx, FL_IDX_LVL_STUDY, NULL, NULL, 0, 0, count_cb, &n, NULL, NULL),
+               -EINVAL);
   p.pg = 6;
   n = 0;
   FL_CHECK_OK(fl_idx_scan(idx, FL_IDX_LVL_PG, &p, NULL, 0, 0, count_cb, &n, NULL, NULL));
