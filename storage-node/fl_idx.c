@@ -235,6 +235,9 @@ int fl_idx_batch_apply(fl_idx_batch_t *b, const fl_idx_key_t *k, const fl_idx_va
   int rc;
   if (applied)
     *applied = 0;
+  if (v->frag != k->frag)
+    return fl_errf(em, -EINVAL, "entry for fragment %u carries fragment index %u", k->frag,
+                   v->frag);
   if ((rc = fl_idx_key_encode(k, FL_IDX_LVL_KEY, kb, sizeof kb, &kl, em)) != 0 ||
       (rc = fl_idx_value_encode(v, vb, sizeof vb, &vl, em)) != 0)
     return rc;
