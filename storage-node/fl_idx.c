@@ -102,6 +102,10 @@ static void set_options(fl_idx_t *idx, const fl_idx_opts_t *o) {
   /* Memtables are the other big consumer after the cache: two at most. */
   rocksdb_options_set_write_buffer_size(opt, wbuf);
   rocksdb_options_set_max_write_buffer_number(opt, 2);
+  /* Most applies look up a key that is not there yet; a whole-key bloom on
+   * the memtable answers those without walking its skiplist of long keys. */
+  rocksdb_options_set_memtable_prefix_bloom_size_ratio(opt, 0.1);
+  rocksdb_options_set_memtable_whole_key_filtering(opt, 1);
   rocksdb_options_set_level_compaction_dynamic_level_bytes(opt, 1);
   rocksdb_options_set_compression(opt, rocksdb_lz4_compression);
   rocksdb_options_set_bottommost_compression(opt, rocksdb_zstd_compression);
