@@ -395,7 +395,7 @@ const Fl__FrameHeader *fl_wire_parser_header(const fl_wire_parser_t *p) {
 }
 
 const void *fl_wire_parser_payload(const fl_wire_parser_t *p, size_t *len) {
-  if (p->state != FL__WP_FRAME || p->payload_len == 0) {
+  if (p->state != FL__WP_FRAME || !p->payload) {
     *len = 0;
     return NULL;
   }

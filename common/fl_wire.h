@@ -170,7 +170,8 @@ int fl_wire_parser_payload_commit(fl_wire_parser_t *p, size_t n, fl_errmsg_t *em
 const Fl__FrameHeader *fl_wire_parser_header(const fl_wire_parser_t *p);
 
 /* Payload of a complete frame (after FL_WIRE_FRAME), owned by the parser or
- * the caller's attached buffer; *len set. NULL/0 when empty or not ready. */
+ * the caller's attached buffer; *len set. NULL/0 when empty, taken, or not
+ * ready. */
 const void *fl_wire_parser_payload(const fl_wire_parser_t *p, size_t *len);
 
 /* Hands over a parser-allocated payload of the complete frame: the caller

@@ -102,6 +102,10 @@ static void set_options(fl_idx_t *idx, const fl_idx_opts_t *o) {
   /* Memtables are the other big consumer after the cache: two at most. */
   rocksdb_options_set_write_buffer_size(opt, wbuf);
   rocksdb_options_set_max_write_buffer_number(opt, 2);
+  /* Most applies look up a key that is not there yet; a whole-key bloom on
+   * the memtable answers those without walking its skiplist of long keys. */
+  rocksdb_options_set_memtable_prefix_bloom_size_ratio(opt, 0.1);
+  rocksdb_options_set_memtable_whole_key_filtering(opt, 1);
   rocksdb_options_set_level_compaction_dynamic_level_bytes(opt, 1);
   rocksdb_options_set_compression(opt, rocksdb_lz4_compression);
   rocksdb_options_set_bottommost_compression(opt, rocksdb_zstd_compression);
@@ -235,6 +239,9 @@ int fl_idx_batch_apply(fl_idx_batch_t *b, const fl_idx_key_t *k, const fl_idx_va
   int rc;
   if (applied)
     *applied = 0;
+  if (v->frag != k->frag)
+    return fl_errf(em, -EINVAL, "entry for fragment %u carries fragment index %u", k->frag,
+                   v->frag);
   if ((rc = fl_idx_key_encode(k, FL_IDX_LVL_KEY, kb, sizeof kb, &kl, em)) != 0 ||
       (rc = fl_idx_value_encode(v, vb, sizeof vb, &vl, em)) != 0)
     return rc;
@@ -372,6 +379,8 @@ int fl_idx_iter_open(fl_idx_t *idx, enum fl_idx_level level, const fl_idx_key_t 
   int rc;
   if (after_len > FL_IDX_KEY_MAX)
     return fl_errf(em, FL_ETOOBIG, "start-after key of %zu bytes is too long", after_len);
+  if (level != FL_IDX_LVL_ALL && !prefix)
+    return fl_errf(em, -EINVAL, "a prefix key is needed below the whole-index level");
   if (level != FL_IDX_LVL_ALL &&
       (rc = fl_idx_key_encode(prefix, level, pb, sizeof pb, &pl, em)) != 0)
     return rc;

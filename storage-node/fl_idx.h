@@ -57,7 +57,8 @@ int fl_idx_batch_begin(fl_idx_t *idx, fl_idx_batch_t **out, fl_errmsg_t *em);
 /* Applies one record's entry under newest-wins: v is written only if no
  * entry exists for k or fl_idx_value_cmp(v, existing) > 0. A tombstone
  * (FL_IDX_VF_TOMBSTONE) is applied like any entry and hides the key from
- * get and scans. *applied (optional) is 1 if v was written, 0 if an entry
+ * get and scans. v->frag must equal k->frag (-EINVAL otherwise).
+ * *applied (optional) is 1 if v was written, 0 if an entry
  * as new or newer was kept. k and v are copied. An existing entry that
  * fails to decode is overwritten (logged): the volumes are the truth. */
 int fl_idx_batch_apply(fl_idx_batch_t *b, const fl_idx_key_t *k, const fl_idx_value_t *v,

@@ -51,6 +51,7 @@ uint64_t fl_vol_end(fl_vol_t *v) { return atomic_load(&v->end); }
 uint64_t fl_vol_max_seq(fl_vol_t *v) { return atomic_load(&v->max_seq); }
 int fl_vol_sealed(fl_vol_t *v) { return atomic_load(&v->sealed); }
 int fl_vol_direct(const fl_vol_t *v) { return v->direct; }
+int fl_vol_broken(const fl_vol_t *v) { return v->broken; }
 
 uint64_t fl_vol_batch_bytes(const fl_vol_rec_in_t *recs, size_t n) {
   uint64_t t = 0;

@@ -76,6 +76,9 @@ uint64_t fl_vol_end(fl_vol_t *v);     /* durable end: every byte below is acknow
 uint64_t fl_vol_max_seq(fl_vol_t *v); /* highest seq stored (0 if none) */
 int fl_vol_sealed(fl_vol_t *v);
 int fl_vol_direct(const fl_vol_t *v); /* 1 if writes use O_DIRECT */
+/* 1 after an append failed and could not be cut back: the volume refuses
+ * appends (its file is repaired by the next open). Appender only. */
+int fl_vol_broken(const fl_vol_t *v);
 
 /* Bytes n records take in the file. */
 uint64_t fl_vol_batch_bytes(const fl_vol_rec_in_t *recs, size_t n);

@@ -34,6 +34,9 @@ int fl_vol_super_decode(const uint8_t buf[FL_VOL_SB_BYTES], fl_vol_super_t *out,
   if (ver != FL_VOL_SB_VERSION)
     return fl_errf(em, FL_EVERSION, "superblock version %u, this build reads %u", ver,
                    FL_VOL_SB_VERSION);
+  for (unsigned i = 12; i < 60; i = (i == 15 ? 48 : i + 1))
+    if (buf[i] != 0)
+      return fl_errf(em, FL_ECORRUPT, "superblock reserved byte %u is 0x%02x", i, buf[i]);
   fl_vol_super_t sb;
   sb.state = fl__vol_get16(buf + 6);
   sb.volume_id = fl__vol_get32(buf + 8);

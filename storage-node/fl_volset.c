@@ -41,6 +41,7 @@ struct fl_volset {
   fl__slot_t **slots;   /* ascending id */
   size_t nslots, cap;
   fl__slot_t *active;   /* changed only by the commit leader (and open) */
+  atomic_uint active_id; /* its id, for any thread */
   uint32_t next_id;     /* commit leader only */
   uint64_t next_seq;    /* commit leader only */
   fl_vol_commit_t commit;
@@ -143,6 +144,7 @@ static int fl__roll(fl_volset_t *s, fl_errmsg_t *em) {
   fl__slot_t *old = s->active;
   s->active = fl__get(s, id);
   fl__put_ref(s, s->active); /* the table's reference keeps it */
+  atomic_store(&s->active_id, id);
   if (old) {
     rc = fl_vol_seal(old->v, em);
     if (rc) /* the old volume is only not marked sealed: its records stay good */
@@ -185,7 +187,8 @@ static void fl__flush(void *ctx, fl_vol_commit_req_t **reqs, size_t n) {
     }
     size_t j = i, nrec = 0;
     uint64_t bytes = 0;
-    while (j < n) {
+    /* A volume whose failed append could not be cut back takes no more. */
+    while (j < n && !fl_vol_broken(s->active->v)) {
       fl__put_t *q = reqs[j]->arg;
       if (!q->recs || !fl_vol_fits(s->active->v, bytes + reqs[j]->bytes))
         break;
@@ -193,7 +196,7 @@ static void fl__flush(void *ctx, fl_vol_commit_req_t **reqs, size_t n) {
       nrec += q->n;
       j++;
     }
-    if (j == i) { /* the next put does not fit: a new volume takes it */
+    if (j == i) { /* the next put does not fit (or cannot): a new volume takes it */
       int rc = fl__roll(s, &p->em);
       if (rc) {
         reqs[i]->rc = rc;
@@ -331,6 +334,7 @@ int fl_volset_open(const char *dir, const fl_volset_opts_t *o, fl_volset_t **out
       continue;
     if (!s->active) {
       s->active = sl;
+      atomic_store(&s->active_id, sl->id);
       continue;
     }
     rc = fl_vol_seal(sl->v, em);
@@ -393,13 +397,7 @@ size_t fl_volset_list(fl_volset_t *s, uint32_t *ids, size_t cap) {
   return n;
 }
 
-uint32_t fl_volset_active_id(fl_volset_t *s) {
-  /* The commit mutex orders this after any roll that already returned. */
-  pthread_mutex_lock(&s->commit.mu);
-  uint32_t id = s->active->id;
-  pthread_mutex_unlock(&s->commit.mu);
-  return id;
-}
+uint32_t fl_volset_active_id(fl_volset_t *s) { return atomic_load(&s->active_id); }
 
 uint64_t fl_volset_active_end(fl_volset_t *s) {
   pthread_mutex_lock(&s->commit.mu);

@@ -71,6 +71,8 @@ static void test_put_get_tombstone(void) {
   fl_idx_value_t v = val(10, 1, 128), out;
   int applied = -1;
   FL_CHECK_ERR(fl_idx_get(idx, &k, 0, &out, NULL), FL_ENOTFOUND);
+  FL_CHECK_ERR(fl_idx_put(idx, &k, &v, &applied, NULL), -EINVAL); /* fragment 0 vs 1 */
+  v.frag = 1;
   FL_CHECK_OK(fl_idx_put(idx, &k, &v, &applied, NULL));
   FL_CHECK_EQ(applied, 1);
   FL_CHECK_OK(fl_idx_get(idx, &k, 0, &out, NULL));
@@ -84,6 +86,7 @@ static void test_put_get_tombstone(void) {
   /* A newer tombstone hides the entry but is kept, with its seq. */
   fl_idx_value_t t = val(11, 1, 4096);
   t.flags = FL_IDX_VF_TOMBSTONE;
+  t.frag = 1;
   FL_CHECK_OK(fl_idx_put(idx, &k, &t, &applied, NULL));
   FL_CHECK_EQ(applied, 1);
   fl_errmsg_t em = {{0}};
@@ -222,6 +225,8 @@ static void test_prefix_scans_and_paging(void) {
   n = 0;
   FL_CHECK_OK(fl_idx_scan(idx, FL_IDX_LVL_ALL, NULL, NULL, 0, 0, count_cb, &n, NULL, NULL));
   FL_CHECK_EQ(n, 124);
+  FL_CHECK_ERR(fl_idx_scan(idx, FL_IDX_LVL_STUDY, NULL, NULL, 0, 0, count_cb, &n, NULL, NULL),
+               -EINVAL);
   p.pg = 6;
   n = 0;
   FL_CHECK_OK(fl_idx_scan(idx, FL_IDX_LVL_PG, &p, NULL, 0, 0, count_cb, &n, NULL, NULL));
@@ -364,6 +369,7 @@ static void test_compare(void) {
   fl_idx_value_t v = val(500, 3, 0);
   FL_CHECK_OK(fl_idx_put(b, &k1, &v, NULL, NULL));
   fl_idx_key_t k2 = key(9, "1.7", "1.7.1", "1.7.1.1", 3);
+  v.frag = 3;
   FL_CHECK_OK(fl_idx_put(b, &k2, &v, NULL, NULL));
   fl_idx_key_t k3 = key(0, "1.1", "1.1.1", "1.1.1.1", 3);
   FL_CHECK_OK(fl_idx_put(a, &k3, &v, NULL, NULL));

@@ -1003,6 +1003,48 @@ static void test_scrub_and_foreach(void) {
     free(t[i].payload);
 }
 
+/* A failed append that cannot be cut back: the set moves to a new volume. */
+static void test_set_broken_volume(void) {
+  char dir[4096];
+  make_dir(dir, sizeof dir, "broken");
+  static fl_vol_fault_t f;
+  fl_vol_fault_init(&f, fl_vol_io_posix());
+  fl_volset_opts_t o = {.vol = {.io = &f.io}};
+  fl_volset_t *s;
+  FL_CHECK_OK(fl_volset_open(dir, &o, &s, NULL));
+  trec_t t[3];
+  fl_volset_loc_t loc[3];
+  for (int i = 0; i < 3; i++)
+    trec_make(&t[i], 300 + (uint64_t)i, 20000);
+  fl_vol_rec_in_t in = trec_in(&t[0]);
+  FL_CHECK_OK(fl_volset_append(s, &in, 1, &loc[0], NULL));
+  uint32_t first = fl_volset_active_id(s);
+  fl_vol_fault_set_partial(&f, 1);
+  fl_vol_fault_arm(&f, FL_VOL_OP_PWRITE, 1, -ENOSPC, 0);
+  fl_vol_fault_arm(&f, FL_VOL_OP_FTRUNCATE, 1, -EIO, 0);
+  in = trec_in(&t[1]);
+  FL_CHECK_ERR(fl_volset_append(s, &in, 1, &loc[1], NULL), FL_ENOSPC);
+  in = trec_in(&t[2]);
+  FL_CHECK_OK(fl_volset_append(s, &in, 1, &loc[2], NULL));
+  FL_CHECK(loc[2].vol_id != first);
+  FL_CHECK_EQ(fl_volset_active_id(s), loc[2].vol_id);
+  check_set_rec(s, &loc[0], &t[0]);
+  check_set_rec(s, &loc[2], &t[2]);
+  fl_volset_close(s);
+  /* Reopened: the first volume is sealed at its last good record. */
+  FL_CHECK_OK(fl_volset_open(dir, NULL, &s, NULL));
+  check_set_rec(s, &loc[0], &t[0]);
+  check_set_rec(s, &loc[2], &t[2]);
+  uint64_t corrupt = 0;
+  rb_count_t c = {0};
+  FL_CHECK_OK(fl_volset_foreach(s, rb_visit, &c, &corrupt, NULL));
+  FL_CHECK_EQ(c.n, 2);
+  FL_CHECK_EQ(corrupt, 0);
+  fl_volset_close(s);
+  for (int i = 0; i < 3; i++)
+    free(t[i].payload);
+}
+
 /* ---- a writer killed mid-flight ----------------------------------------- */
 
 enum { KILL_THREADS = 4 };
@@ -1128,6 +1170,7 @@ int main(void) {
   FL_RUN(test_group_commit_threads);
   FL_RUN(test_compaction_under_load);
   FL_RUN(test_scrub_and_foreach);
+  FL_RUN(test_set_broken_volume);
   FL_RUN(test_killed_writer);
   rm_tree(g_root);
   FL_DONE();

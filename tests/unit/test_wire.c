@@ -450,6 +450,8 @@ static void test_fields_survive(void) {
   FL_CHECK(taken != NULL);
   FL_CHECK_EQ(pl, sizeof payload);
   FL_CHECK_MEM(taken, payload, sizeof payload);
+  FL_CHECK(fl_wire_parser_payload(&p, &pl) == NULL && pl == 0);
+  FL_CHECK(fl_wire_parser_take_payload(&p, &pl) == NULL);
   free(taken);
   fl_wire_parser_close(&p);
   free(s.b);
