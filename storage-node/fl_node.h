@@ -24,6 +24,7 @@ typedef struct fl_node_cfg {
   int64_t workers;          /* threads for disk, CRC and index work */
   int64_t max_inflight;     /* requests in progress per connection */
   uint64_t volume_max;      /* roll volumes at this size */
+  uint64_t reserve;         /* free space kept for the index and deletes */
   int direct;               /* O_DIRECT: auto / on / off */
   uint64_t scrub_rate;      /* scrub bandwidth, bytes/s; 0 = scrub off */
   int64_t scrub_interval_ms;/* pause between scrub passes */

@@ -340,10 +340,11 @@ static int fl__stat(fl_store_t *st, const fl_node_cfg_t *cfg, fl_node_rpc_scratc
   if (rc)
     return rc;
   uint64_t cap = cfg->capacity;
-  if (!cap) {
-    struct statvfs vfs;
-    if (statvfs(cfg->data, &vfs) == 0)
+  struct statvfs vfs;
+  if (statvfs(cfg->data, &vfs) == 0) {
+    if (!cap)
       cap = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+    sc->stat.free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
   }
   sc->stat.node_id = (uint32_t)cfg->id;
   sc->stat.capacity_bytes = cap;
@@ -352,6 +353,8 @@ static int fl__stat(fl_store_t *st, const fl_node_cfg_t *cfg, fl_node_rpc_scratc
   sc->stat.objects = s.objects;
   sc->stat.tombstones = s.tombstones;
   sc->stat.volumes = s.volumes;
+  sc->stat.corrupt_found = s.corrupt_found;
+  sc->stat.compacted_bytes = s.compacted_bytes;
   return 0;
 }
 

@@ -502,6 +502,7 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
   fl_store_opts_t so;
   memset(&so, 0, sizeof so);
   so.volume_max_bytes = cfg->volume_max;
+  so.reserve_bytes = cfg->reserve;
   so.direct = cfg->direct == 0 ? FL_VOL_DIRECT_AUTO
               : cfg->direct == 1 ? FL_VOL_DIRECT_ON
                                  : FL_VOL_DIRECT_OFF;

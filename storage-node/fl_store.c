@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 
 struct fl_store {
   char *dir;
+  uint64_t reserve;                        /* bytes kept free for index and deletes */
   fl_volset_t *vs;
   fl_idx_t *idx;
   pthread_mutex_t idx_mu;                  /* one index batch at a time */
@@ -32,6 +34,7 @@ struct fl_store {
   pthread_mutex_t cnt_mu;                  /* guards the counters below */
   uint64_t objects, live_bytes, tombstones;
   atomic_uint_fast64_t corrupt_found;
+  atomic_uint_fast64_t compacted_bytes;
 };
 
 /* ---- record <-> index entry ------------------------------------------------- */
@@ -221,6 +224,7 @@ int fl_store_open(const char *dir, const fl_store_opts_t *o, fl_store_t **out,
   if (!s)
     return -ENOMEM;
   s->dir = strdup(dir);
+  s->reserve = o ? o->reserve_bytes : 0;
   pthread_mutex_init(&s->idx_mu, NULL);
   pthread_mutex_init(&s->cnt_mu, NULL);
   for (int i = 0; i < FL__KEY_LOCKS; i++)
@@ -328,6 +332,18 @@ int fl_store_put(fl_store_t *s, const fl_store_put_t *p, int *existed, fl_errmsg
   }
   if (rc != FL_ENOTFOUND)
     goto out;
+  /* A full disk would also stop the index and tombstones: keep a reserve. */
+  struct statvfs vfs;
+  if (s->reserve && statvfs(s->dir, &vfs) == 0) {
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (avail < s->reserve + p->payload_len) {
+      rc = fl_errf(em, FL_ENOSPC,
+                   "disk of %s is nearly full: %" PRIu64 " bytes free, %" PRIu64
+                   " kept in reserve; add capacity or delete and compact",
+                   s->dir, avail, s->reserve);
+      goto out;
+    }
+  }
   fl_idx_value_t v;
   memset(&v, 0, sizeof v);
   v.layout = p->layout;
@@ -471,6 +487,7 @@ int fl_store_stats(fl_store_t *s, fl_store_stats_t *out, fl_errmsg_t *em) {
   out->volume_bytes = fl_volset_bytes(s->vs);
   out->volumes = (uint32_t)fl_volset_list(s->vs, NULL, 0);
   out->corrupt_found = atomic_load(&s->corrupt_found);
+  out->compacted_bytes = atomic_load(&s->compacted_bytes);
   fl_volset_commit_stats(s->vs, &out->commit_flushes, &out->commit_requests);
   return 0;
 }
@@ -559,6 +576,7 @@ int fl_store_compact(fl_store_t *s, unsigned min_dead_pct, uint64_t *reclaimed,
     }
     fl_info("store", "compacted volume %u: %" PRIu64 " of %" PRIu64 " records live, %" PRIu64
             " bytes freed", vl.ids[i], st.live_records, st.records, st.dead_bytes);
+    atomic_fetch_add(&s->compacted_bytes, st.dead_bytes);
     if (reclaimed)
       *reclaimed += st.dead_bytes;
   }

@@ -20,6 +20,7 @@ typedef struct fl_store_opts {
   int direct;                /* FL_VOL_DIRECT_* */
   fl_idx_opts_t idx;         /* zero = index defaults */
   const fl_vol_io_t *io;     /* NULL = real POSIX I/O; borrowed for the store's life */
+  uint64_t reserve_bytes;    /* refuse puts (FL_ENOSPC) when less is free on the disk */
 } fl_store_opts_t;
 
 /* What opening found: torn tails truncated, records replayed into the index. */
@@ -55,7 +56,8 @@ typedef struct fl_store_put {
  * the same bytes again succeed with *existed = 1 and change nothing;
  * different bytes under a live key are FL_EEXIST. FL_ECORRUPT if the payload
  * does not match payload_crc (nothing written); FL_ENOSPC when the disk is
- * full (nothing written, reads go on). existed may be NULL. */
+ * full or the put would eat into the reserve that keeps the index and
+ * tombstones writable (nothing written, reads go on). existed may be NULL. */
 int fl_store_put(fl_store_t *s, const fl_store_put_t *p, int *existed, fl_errmsg_t *em);
 
 /* Looks k up: FL_ENOTFOUND if absent or deleted. v receives the entry. */
@@ -82,6 +84,7 @@ typedef struct fl_store_stats {
   uint64_t tombstones;
   uint32_t volumes;
   uint64_t corrupt_found; /* by scrubbing and reads since start */
+  uint64_t compacted_bytes; /* freed by compaction since start */
   uint64_t commit_flushes, commit_requests;
 } fl_store_stats_t;
 int fl_store_stats(fl_store_t *s, fl_store_stats_t *out, fl_errmsg_t *em);
