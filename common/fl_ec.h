@@ -28,7 +28,10 @@ typedef struct fl_ec_config {
                              * "isa_l_rs_vand". Borrowed during init only. */
 } fl_ec_config_t;
 
-/* Creates a codec. FL_EBACKEND if the backend's shared library is missing
+/* Creates a codec. The first call in a process raises glibc's mmap and trim
+ * thresholds (mallopt: 32 MiB, 128 MiB) so that liberasurecode's
+ * per-encode fragment buffers are recycled instead of faulted in each time;
+ * up to 128 MiB of freed heap may stay resident. FL_EBACKEND if the backend's shared library is missing
  * (the message names the Debian package), FL_ECONFIG for an unknown
  * backend name or a geometry the backend refuses. cfg is copied. */
 int fl_ec_init(fl_ec_t **out, const fl_ec_config_t *cfg, fl_errmsg_t *em);
