@@ -146,6 +146,11 @@ void fl_ec_stripe_release(fl_ec_stripe_t *s) {
 static int fl__lec_err(fl_errmsg_t *em, const fl_ec_t *ec, const char *what, int lrc) {
   if (lrc == -ENOMEM)
     return fl_errf(em, -ENOMEM, "liberasurecode %s (%s): out of memory", what, ec->backend);
+  /* Our CRC passed, so a payload liberasurecode cannot read was written
+   * that way: corruption from the reader's point of view. */
+  if (lrc == -EBADHEADER || lrc == -EBADCHKSUM)
+    return fl_errf(em, FL_ECORRUPT, "liberasurecode %s (%s) refused a fragment's own header: error %d", what,
+                   ec->backend, lrc);
   return fl_errf(em, FL_EBACKEND, "liberasurecode %s failed (%s, k=%d m=%d): error %d", what, ec->backend,
                  ec->k, ec->m, lrc);
 }

@@ -446,6 +446,39 @@ static void test_encrypted_flags_and_geometry(void) {
   fl_ec_close(other);
 }
 
+static void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A payload whose own (liberasurecode) header is broken but whose CRCs were
+ * computed after the damage gets past verification: the decoder's refusal
+ * is still reported as corruption, not as a backend failure. */
+static void test_sealed_bad_backend_header(void) {
+  fl_ec_t *ec = make_ec(4, 2);
+  size_t size = 40000;
+  uint8_t *obj = make_object(size, 21), *out = malloc(size);
+  fl_ec_stripe_t s;
+  FL_CHECK_OK(fl_ec_encode(ec, obj, size, NULL, &s, NULL));
+  received_t r;
+  receive(&s, &r);
+  uint8_t *f4 = r.buf[4];
+  f4[FL_EC_FRAG_HDR_SIZE + 70] ^= 0xff; /* inside liberasurecode's metadata checksum */
+  put32(f4 + 40, fl_crc32c(f4 + FL_EC_FRAG_HDR_SIZE, r.len[4] - FL_EC_FRAG_HDR_SIZE));
+  put32(f4 + 44, fl_crc32c(f4, 44));
+  fl_ec_in_t in[5];
+  for (int i = 1; i < 6; i++)
+    in[i - 1] = (fl_ec_in_t){r.buf[i], r.len[i]};
+  fl_errmsg_t em = {{0}};
+  FL_CHECK_ERR(fl_ec_decode(ec, in, 5, out, size, NULL, NULL, &em), FL_ECORRUPT);
+  FL_CHECK(strstr(em.msg, "refused a fragment's own header") != NULL);
+  received_free(&r);
+  fl_ec_stripe_release(&s);
+  free(obj);
+  free(out);
+  fl_ec_close(ec);
+}
+
 static void test_config_errors(void) {
   fl_ec_t *ec = NULL;
   fl_errmsg_t em = {{0}};
@@ -548,6 +581,7 @@ int main(void) {
   FL_RUN(test_too_few_fragments);
   FL_RUN(test_mismatched_objects);
   FL_RUN(test_encrypted_flags_and_geometry);
+  FL_RUN(test_sealed_bad_backend_header);
   FL_RUN(test_config_errors);
   FL_RUN(test_threads_one_context);
   FL_DONE();
