@@ -250,27 +250,75 @@ static void fl__note(char *buf, size_t cap, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* Copies the data of fragments 0..k-1 straight into out: a systematic code
- * stores the object verbatim in them. Returns 1 if done, 0 if the payloads
- * are not in the plain layout this relies on (then the decoder is used). */
-static int fl__assemble(const fl_ec_frag_hdr_t *h, const uint8_t *const *payload, uint8_t *out) {
+/* A systematic code stores the object verbatim in fragments 0..k-1, each
+ * payload being liberasurecode's header then B data bytes. Returns B if
+ * every present payload has that plain layout (else 0: let
+ * liberasurecode_decode work it out). */
+static size_t fl__plain_block(const fl_ec_frag_hdr_t *h, const uint8_t *const *payload) {
   size_t block = (size_t)h->payload_len - FL__LEC_HDR;
   if (h->payload_len <= FL__LEC_HDR || block * h->k < h->object_size)
     return 0;
-  for (int i = 0; i < h->k; i++) {
+  for (int i = 0; i < h->k + h->m; i++) {
+    if (!payload[i])
+      continue;
     fragment_header_t lh;
     memcpy(&lh, payload[i], sizeof lh);
     if (lh.magic != LIBERASURECODE_FRAG_HEADER_MAGIC || lh.meta.idx != (uint32_t)i ||
         lh.meta.frag_backend_metadata_size != 0)
       return 0;
   }
-  size_t left = (size_t)h->object_size;
-  for (int i = 0; i < h->k && left > 0; i++) {
-    size_t n = left < block ? left : block;
-    memcpy(out + (size_t)i * block, payload[i] + FL__LEC_HDR, n);
-    left -= n;
+  return block;
+}
+
+/* Object bytes held by data fragment i. */
+static size_t fl__share(const fl_ec_frag_hdr_t *h, size_t block, int i) {
+  size_t start = (size_t)i * block;
+  if (start >= h->object_size)
+    return 0;
+  size_t left = (size_t)h->object_size - start;
+  return left < block ? left : block;
+}
+
+/* Rebuilds the missing data fragments with liberasurecode's reconstruct,
+ * writing each one in place in out when its 80-byte header can land on
+ * bytes a later step overwrites (the end of the lower fragments, filled
+ * after fragment i since we go downwards), else through one scratch fragment.
+ * This saves liberasurecode_decode's assembly into its own allocation and
+ * our copy out of it. Caller holds fl__lec_lock shared. */
+static int fl__rebuild(const fl_ec_t *ec, const fl_ec_frag_hdr_t *h, size_t block,
+                       const uint8_t *const *payload, uint8_t *out, size_t cap) {
+  char *frags[FL_EC_MAX_FRAGS];
+  int nf = 0, lrc = 0;
+  char *scratch = NULL;
+  for (int i = 0; i < h->k + h->m; i++)
+    if (payload[i])
+      frags[nf++] = (char *)payload[i]; /* liberasurecode only reads them */
+  for (int i = h->k - 1; i >= 0; i--) {
+    size_t n = fl__share(h, block, i);
+    if (payload[i] || n == 0)
+      continue;
+    size_t at = (size_t)i * block;
+    if (at >= FL__LEC_HDR && at + block <= cap) {
+      lrc = liberasurecode_reconstruct_fragment(ec->desc, frags, nf, h->payload_len, i,
+                                                (char *)out + at - FL__LEC_HDR);
+    } else {
+      if (!scratch && !(scratch = malloc((size_t)h->payload_len))) {
+        lrc = -ENOMEM;
+        goto fail;
+      }
+      lrc = liberasurecode_reconstruct_fragment(ec->desc, frags, nf, h->payload_len, i, scratch);
+      if (lrc == 0)
+        memcpy(out + at, scratch + FL__LEC_HDR, n);
+    }
+    if (lrc != 0)
+      goto fail;
   }
-  return 1;
+  for (int i = h->k - 1; i >= 0; i--)
+    if (payload[i])
+      memcpy(out + (size_t)i * block, payload[i] + FL__LEC_HDR, fl__share(h, block, i));
+fail:
+  free(scratch);
+  return lrc;
 }
 
 int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap, size_t *out_size,
@@ -375,8 +423,17 @@ int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap
     int have_data = 1;
     for (int i = 0; i < ref.k; i++)
       have_data &= payload[i] != NULL;
-    if (have_data && fl__assemble(&ref, payload, out)) {
+    size_t block = fl__plain_block(&ref, payload);
+    int lrc = 0;
+    uint64_t dec_len = ref.object_size;
+    if (block && have_data) {
+      for (int i = 0; i < ref.k; i++)
+        memcpy((uint8_t *)out + (size_t)i * block, payload[i] + FL__LEC_HDR, fl__share(&ref, block, i));
       rep->fast_path = 1;
+    } else if (block) {
+      pthread_rwlock_rdlock(&fl__lec_lock);
+      lrc = fl__rebuild(ec, &ref, block, payload, out, cap);
+      pthread_rwlock_unlock(&fl__lec_lock);
     } else {
       char *frags[FL_EC_MAX_FRAGS];
       int nf = 0;
@@ -384,23 +441,22 @@ int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap
         if (payload[i])
           frags[nf++] = (char *)payload[i]; /* liberasurecode only reads them */
       char *dec = NULL;
-      uint64_t dec_len = 0;
       pthread_rwlock_rdlock(&fl__lec_lock);
-      int lrc = liberasurecode_decode(ec->desc, frags, nf, ref.payload_len, 0, &dec, &dec_len);
+      lrc = liberasurecode_decode(ec->desc, frags, nf, ref.payload_len, 0, &dec, &dec_len);
       if (lrc == 0 && dec_len == ref.object_size)
         memcpy(out, dec, (size_t)dec_len);
       if (dec)
         liberasurecode_decode_cleanup(ec->desc, dec);
       pthread_rwlock_unlock(&fl__lec_lock);
-      if (lrc != 0) {
-        rc = fl__lec_err(em, ec, "decode", lrc);
-        goto fail;
-      }
-      if (dec_len != ref.object_size) {
-        rc = fl_errf(em, FL_ECORRUPT, "liberasurecode decoded %llu bytes, fragments describe %llu",
-                     (unsigned long long)dec_len, (unsigned long long)ref.object_size);
-        goto fail;
-      }
+    }
+    if (lrc != 0) {
+      rc = fl__lec_err(em, ec, "decode", lrc);
+      goto fail;
+    }
+    if (dec_len != ref.object_size) {
+      rc = fl_errf(em, FL_ECORRUPT, "liberasurecode decoded %llu bytes, fragments describe %llu",
+                   (unsigned long long)dec_len, (unsigned long long)ref.object_size);
+      goto fail;
     }
   }
   if (out_size)

@@ -27,16 +27,18 @@ static uint8_t *make_object(size_t size, uint64_t seed) {
   return p;
 }
 
-static fl_ec_t *make_ec(int k, int m) {
+static fl_ec_t *make_ec_threshold(int k, int m, size_t threshold) {
   fl_ec_t *ec = NULL;
   fl_errmsg_t em = {{0}};
-  fl_ec_config_t cfg = {.k = k, .m = m, .replica_threshold = THRESHOLD};
+  fl_ec_config_t cfg = {.k = k, .m = m, .replica_threshold = threshold};
   int rc = fl_ec_init(&ec, &cfg, &em);
   if (rc != 0)
     fprintf(stderr, "fl_ec_init: %s\n", fl_errmsg_str(&em, rc));
   FL_CHECK_OK(rc);
   return ec;
 }
+
+static fl_ec_t *make_ec(int k, int m) { return make_ec_threshold(k, m, THRESHOLD); }
 
 /* What a node would hand back: header and payload in one buffer, built
  * from the two iovecs the client sent. */
@@ -225,16 +227,15 @@ static int decode_without(fl_ec_t *ec, const received_t *r, uint32_t erased_mask
   return rep.fast_path;
 }
 
-static void check_all_patterns(int k, int m) {
-  fl_ec_t *ec = make_ec(k, m);
-  const size_t sizes[] = {0, 1, 7, 1000, THRESHOLD - 1, THRESHOLD, THRESHOLD + 1, 65537, 1000003};
-  for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+static void check_all_patterns(int k, int m, size_t threshold, const size_t *sizes, size_t nsizes) {
+  fl_ec_t *ec = make_ec_threshold(k, m, threshold);
+  for (size_t si = 0; si < nsizes; si++) {
     size_t size = sizes[si];
     uint8_t *obj = make_object(size, 1000 + si);
     fl_ec_stripe_t s;
     fl_ec_put_opts_t o = {.stripe_id = 99 + si};
     FL_CHECK_OK(fl_ec_encode(ec, obj, size, &o, &s, NULL));
-    int replica = size < THRESHOLD;
+    int replica = size == 0 || size < threshold;
     FL_CHECK_EQ(s.layout, replica ? FL_EC_LAYOUT_REPLICA : FL_EC_LAYOUT_EC);
     FL_CHECK_EQ(s.nfrags, replica ? m + 1 : k + m);
     received_t r;
@@ -263,8 +264,20 @@ static void check_all_patterns(int k, int m) {
   fl_ec_close(ec);
 }
 
-static void test_patterns_4_2(void) { check_all_patterns(4, 2); }
-static void test_patterns_8_3(void) { check_all_patterns(8, 3); }
+static const size_t sizes[] = {0, 1, 7, 1000, THRESHOLD - 1, THRESHOLD, THRESHOLD + 1, 65537, 1000003};
+/* Without replication, tiny objects give EC fragments shorter than
+ * liberasurecode's own header. */
+static const size_t tiny[] = {1, 2, 7, 100, 641};
+
+static void test_patterns_4_2(void) {
+  check_all_patterns(4, 2, THRESHOLD, sizes, sizeof sizes / sizeof sizes[0]);
+  check_all_patterns(4, 2, 0, tiny, sizeof tiny / sizeof tiny[0]);
+}
+
+static void test_patterns_8_3(void) {
+  check_all_patterns(8, 3, THRESHOLD, sizes, sizeof sizes / sizeof sizes[0]);
+  check_all_patterns(8, 3, 0, tiny, sizeof tiny / sizeof tiny[0]);
+}
 
 /* Flips one byte at every position of every fragment (header and data)
  * of a small EC object and a replica: each is decoded around and named. */
