@@ -34,7 +34,8 @@ static pthread_rwlock_t fl__lec_lock = PTHREAD_RWLOCK_INITIALIZER;
 static const struct {
   const char *name;
   int id;
-  const char *package; /* Debian package providing the backend's library */
+  const char *package; /* Debian package providing the backend's library,
+                        * NULL if none does */
 } fl__backends[] = {
     {"isa_l_rs_vand", EC_BACKEND_ISA_L_RS_VAND, "libisal2"},
     {"isa_l_rs_cauchy", EC_BACKEND_ISA_L_RS_CAUCHY, "libisal2"},
@@ -42,6 +43,9 @@ static const struct {
     {"jerasure_rs_cauchy", EC_BACKEND_JERASURE_RS_CAUCHY, "libjerasure2"},
     {"flat_xor_hd", EC_BACKEND_FLAT_XOR_HD, "liberasurecode1"},
     {"liberasurecode_rs_vand", EC_BACKEND_LIBERASURECODE_RS_VAND, "liberasurecode1"},
+    /* Proprietary, not packaged: usable only where their library exists. */
+    {"shss", EC_BACKEND_SHSS, NULL},
+    {"libphazr", EC_BACKEND_LIBPHAZR, NULL},
 };
 #define FL__NBACKENDS (sizeof fl__backends / sizeof fl__backends[0])
 
@@ -71,7 +75,8 @@ int fl_ec_init(fl_ec_t **out, const fl_ec_config_t *cfg, fl_errmsg_t *em) {
   if (b == FL__NBACKENDS) {
     rc = fl_errf(em, FL_ECONFIG,
                  "unknown erasure-code backend '%s' (known: isa_l_rs_vand, isa_l_rs_cauchy, "
-                 "jerasure_rs_vand, jerasure_rs_cauchy, flat_xor_hd, liberasurecode_rs_vand)",
+                 "jerasure_rs_vand, jerasure_rs_cauchy, flat_xor_hd, liberasurecode_rs_vand, shss, "
+                 "libphazr)",
                  name);
     goto fail;
   }
@@ -95,8 +100,14 @@ int fl_ec_init(fl_ec_t **out, const fl_ec_config_t *cfg, fl_errmsg_t *em) {
   pthread_rwlock_wrlock(&fl__lec_lock);
   if (!liberasurecode_backend_available((ec_backend_id_t)ec->backend_id)) {
     pthread_rwlock_unlock(&fl__lec_lock);
-    rc = fl_errf(em, FL_EBACKEND, "liberasurecode backend %s is not available: install the Debian package %s",
-                 name, fl__backends[b].package);
+    if (fl__backends[b].package)
+      rc = fl_errf(em, FL_EBACKEND, "liberasurecode backend %s is not available: install the Debian package %s",
+                   name, fl__backends[b].package);
+    else
+      rc = fl_errf(em, FL_EBACKEND,
+                   "liberasurecode backend %s is not available: its vendor library is not installed "
+                   "(use isa_l_rs_vand)",
+                   name);
     goto fail;
   }
   struct ec_args args = {.k = cfg->k, .m = cfg->m, .w = 8, .hd = cfg->m, .ct = CHKSUM_NONE};

@@ -506,6 +506,11 @@ static void test_config_errors(void) {
   FL_CHECK_ERR(fl_ec_init(&ec, &cfg, &em), FL_ECONFIG);
   FL_CHECK(strstr(em.msg, "k=30 m=3") != NULL);
   fl_ec_close(NULL);
+  /* A backend whose library is absent here (proprietary, never packaged):
+   * the same path that reports a missing libisal2. */
+  cfg = (fl_ec_config_t){.k = 4, .m = 2, .backend = "libphazr"};
+  FL_CHECK_ERR(fl_ec_init(&ec, &cfg, &em), FL_EBACKEND);
+  FL_CHECK(strstr(em.msg, "liberasurecode backend libphazr is not available") != NULL);
   /* Another backend named explicitly works and interoperates with itself. */
   cfg = (fl_ec_config_t){.k = 4, .m = 2, .backend = "liberasurecode_rs_vand"};
   FL_CHECK_OK(fl_ec_init(&ec, &cfg, &em));
