@@ -329,17 +329,39 @@ static void test_byte_flips(void) {
   fl_ec_close(ec);
 }
 
+/* One object encoded and handed back by the nodes: in[i] is fragment i. */
+typedef struct {
+  size_t size;
+  uint8_t *obj, *out;
+  fl_ec_stripe_t s;
+  received_t r;
+  fl_ec_in_t in[FL_EC_MAX_FRAGS];
+} stored_t;
+
+static void store(stored_t *st, fl_ec_t *ec, size_t size, uint64_t seed, const fl_ec_put_opts_t *o) {
+  st->size = size;
+  st->obj = make_object(size, seed);
+  st->out = malloc(size + 1);
+  FL_CHECK_OK(fl_ec_encode(ec, st->obj, size, o, &st->s, NULL));
+  receive(&st->s, &st->r);
+  for (int i = 0; i < st->r.n; i++)
+    st->in[i] = (fl_ec_in_t){st->r.buf[i], st->r.len[i]};
+}
+
+static void stored_free(stored_t *st) {
+  received_free(&st->r);
+  fl_ec_stripe_release(&st->s);
+  free(st->obj);
+  free(st->out);
+}
+
 static void test_too_few_fragments(void) {
   fl_ec_t *ec = make_ec(4, 2);
-  size_t size = 50000;
-  uint8_t *obj = make_object(size, 5), *out = malloc(size);
-  fl_ec_stripe_t s;
-  FL_CHECK_OK(fl_ec_encode(ec, obj, size, NULL, &s, NULL));
-  received_t r;
-  receive(&s, &r);
-  fl_ec_in_t in[6];
-  for (int i = 0; i < 6; i++)
-    in[i] = (fl_ec_in_t){r.buf[i], r.len[i]};
+  stored_t st;
+  store(&st, ec, 50000, 5, NULL);
+  size_t size = st.size;
+  fl_ec_in_t *in = st.in;
+  uint8_t *out = st.out;
   fl_errmsg_t em = {{0}};
   fl_ec_report_t rep;
   /* 3 of 4 needed. */
@@ -353,13 +375,13 @@ static void test_too_few_fragments(void) {
   FL_CHECK(strstr(em.msg, "no valid fragment among 0") != NULL);
   /* Three corrupt fragments leave 3 of 4. */
   for (int i = 0; i < 3; i++)
-    r.buf[i][FL_EC_FRAG_HDR_SIZE + 100] ^= 1;
+    st.r.buf[i][FL_EC_FRAG_HDR_SIZE + 100] ^= 1;
   FL_CHECK_ERR(fl_ec_decode(ec, in, 6, out, size, NULL, &rep, &em), FL_EUNAVAIL);
   FL_CHECK_EQ(rep.bad_pos, 7);
   FL_CHECK_EQ(rep.bad_idx, 7);
   FL_CHECK(strstr(em.msg, "fragment 2 payload CRC32C mismatch") != NULL);
   for (int i = 0; i < 3; i++)
-    r.buf[i][FL_EC_FRAG_HDR_SIZE + 100] ^= 1;
+    st.r.buf[i][FL_EC_FRAG_HDR_SIZE + 100] ^= 1;
   /* Output buffer too small. */
   FL_CHECK_ERR(fl_ec_decode(ec, in, 6, out, size - 1, NULL, &rep, &em), FL_ETOOBIG);
   FL_CHECK_EQ(rep.hdr.object_size, size);
@@ -371,90 +393,60 @@ static void test_too_few_fragments(void) {
   FL_CHECK_EQ(rep.bad_pos, 0xe);
   FL_CHECK(strstr(em.msg, "input 1: fragment header truncated: 10 of 48") != NULL);
   FL_CHECK(strstr(em.msg, "payload truncated") != NULL);
-  received_free(&r);
-  fl_ec_stripe_release(&s);
-  free(obj);
-  free(out);
+  stored_free(&st);
   fl_ec_close(ec);
 }
 
 static void test_mismatched_objects(void) {
   fl_ec_t *ec = make_ec(4, 2);
-  size_t size = 30000;
-  uint8_t *a = make_object(size, 1), *b = make_object(size, 2), *out = malloc(size);
-  fl_ec_stripe_t sa, sb;
+  stored_t a, b, c;
   fl_ec_put_opts_t oa = {.stripe_id = 1}, ob = {.stripe_id = 2};
-  FL_CHECK_OK(fl_ec_encode(ec, a, size, &oa, &sa, NULL));
-  FL_CHECK_OK(fl_ec_encode(ec, b, size, &ob, &sb, NULL));
-  received_t ra, rb;
-  receive(&sa, &ra);
-  receive(&sb, &rb);
+  store(&a, ec, 30000, 1, &oa);
+  store(&b, ec, 30000, 2, &ob);
+  store(&c, ec, 30001, 3, &oa); /* same stripe id, another size */
   fl_ec_in_t in[6];
   fl_errmsg_t em = {{0}};
   fl_ec_report_t rep;
   /* 3 + 3: neither object can be rebuilt. */
   for (int i = 0; i < 6; i++)
-    in[i] = i < 3 ? (fl_ec_in_t){ra.buf[i], ra.len[i]} : (fl_ec_in_t){rb.buf[i], rb.len[i]};
-  FL_CHECK_ERR(fl_ec_decode(ec, in, 6, out, size, NULL, &rep, &em), FL_ECORRUPT);
+    in[i] = i < 3 ? a.in[i] : b.in[i];
+  FL_CHECK_ERR(fl_ec_decode(ec, in, 6, a.out, a.size, NULL, &rep, &em), FL_ECORRUPT);
   FL_CHECK(strstr(em.msg, "different objects") != NULL);
   FL_CHECK(strstr(em.msg, "belongs to another object") != NULL);
   /* 4 of a + 2 of b: a is rebuilt, b's fragments are named. */
   for (int i = 0; i < 6; i++)
-    in[i] = i < 4 ? (fl_ec_in_t){ra.buf[i], ra.len[i]} : (fl_ec_in_t){rb.buf[i], rb.len[i]};
+    in[i] = i < 4 ? a.in[i] : b.in[i];
   size_t got = 0;
-  FL_CHECK_OK(fl_ec_decode(ec, in, 6, out, size, &got, &rep, &em));
-  FL_CHECK_MEM(out, a, size);
+  FL_CHECK_OK(fl_ec_decode(ec, in, 6, a.out, a.size, &got, &rep, &em));
+  FL_CHECK_MEM(a.out, a.obj, a.size);
   FL_CHECK_EQ(rep.bad_pos, 0x30);
   FL_CHECK_EQ(rep.bad_idx, 0x30);
   FL_CHECK_EQ(rep.hdr.stripe_id, 1);
-  /* Same stripe id but another size: still another object. */
-  fl_ec_stripe_t sc;
-  uint8_t *c = make_object(size + 1, 3);
-  FL_CHECK_OK(fl_ec_encode(ec, c, size + 1, &oa, &sc, NULL));
-  received_t rc;
-  receive(&sc, &rc);
-  in[0] = (fl_ec_in_t){rc.buf[0], rc.len[0]};
-  FL_CHECK_ERR(fl_ec_decode(ec, in, 4, out, size, NULL, &rep, &em), FL_ECORRUPT);
-  received_free(&ra);
-  received_free(&rb);
-  received_free(&rc);
-  fl_ec_stripe_release(&sa);
-  fl_ec_stripe_release(&sb);
-  fl_ec_stripe_release(&sc);
-  free(a);
-  free(b);
-  free(c);
-  free(out);
+  in[0] = c.in[0];
+  FL_CHECK_ERR(fl_ec_decode(ec, in, 4, a.out, a.size, NULL, &rep, &em), FL_ECORRUPT);
+  stored_free(&a);
+  stored_free(&b);
+  stored_free(&c);
   fl_ec_close(ec);
 }
 
 static void test_encrypted_flags_and_geometry(void) {
   fl_ec_t *ec = make_ec(4, 2), *other = make_ec(8, 3);
-  size_t size = 20000;
-  uint8_t *obj = make_object(size, 9), *out = malloc(size);
-  fl_ec_stripe_t s;
+  stored_t st;
   fl_ec_put_opts_t o = {.stripe_id = 5, .flags = FL_EC_FLAG_ENCRYPTED, .key_id = 1234};
-  FL_CHECK_OK(fl_ec_encode(ec, obj, size, &o, &s, NULL));
-  received_t r;
-  receive(&s, &r);
-  fl_ec_in_t in[6];
-  for (int i = 0; i < 6; i++)
-    in[i] = (fl_ec_in_t){r.buf[i], r.len[i]};
+  store(&st, ec, 20000, 9, &o);
   fl_ec_report_t rep;
-  FL_CHECK_OK(fl_ec_decode(ec, in + 1, 5, out, size, NULL, &rep, NULL));
-  FL_CHECK_MEM(out, obj, size);
+  FL_CHECK_OK(fl_ec_decode(ec, st.in + 1, 5, st.out, st.size, NULL, &rep, NULL));
+  FL_CHECK_MEM(st.out, st.obj, st.size);
   FL_CHECK_EQ(rep.hdr.flags, FL_EC_FLAG_ENCRYPTED);
   FL_CHECK_EQ(rep.hdr.key_id, 1234);
   fl_errmsg_t em = {{0}};
-  FL_CHECK_ERR(fl_ec_decode(other, in, 6, out, size, NULL, &rep, &em), FL_ECONFIG);
+  FL_CHECK_ERR(fl_ec_decode(other, st.in, 6, st.out, st.size, NULL, &rep, &em), FL_ECONFIG);
   FL_CHECK(strstr(em.msg, "k=4 m=2") != NULL);
   fl_ec_put_opts_t bad = {.key_id = 3};
   fl_ec_stripe_t s2;
-  FL_CHECK_ERR(fl_ec_encode(ec, obj, size, &bad, &s2, NULL), -EINVAL);
-  received_free(&r);
-  fl_ec_stripe_release(&s);
-  free(obj);
-  free(out);
+  FL_CHECK_ERR(fl_ec_encode(ec, st.obj, st.size, &bad, &s2, NULL), -EINVAL);
+  stored_free(&st);
   fl_ec_close(ec);
   fl_ec_close(other);
 }
@@ -469,26 +461,16 @@ static void put32(uint8_t *p, uint32_t v) {
  * is still reported as corruption, not as a backend failure. */
 static void test_sealed_bad_backend_header(void) {
   fl_ec_t *ec = make_ec(4, 2);
-  size_t size = 40000;
-  uint8_t *obj = make_object(size, 21), *out = malloc(size);
-  fl_ec_stripe_t s;
-  FL_CHECK_OK(fl_ec_encode(ec, obj, size, NULL, &s, NULL));
-  received_t r;
-  receive(&s, &r);
-  uint8_t *f4 = r.buf[4];
+  stored_t st;
+  store(&st, ec, 40000, 21, NULL);
+  uint8_t *f4 = st.r.buf[4];
   f4[FL_EC_FRAG_HDR_SIZE + 70] ^= 0xff; /* inside liberasurecode's metadata checksum */
-  put32(f4 + 40, fl_crc32c(f4 + FL_EC_FRAG_HDR_SIZE, r.len[4] - FL_EC_FRAG_HDR_SIZE));
+  put32(f4 + 40, fl_crc32c(f4 + FL_EC_FRAG_HDR_SIZE, st.r.len[4] - FL_EC_FRAG_HDR_SIZE));
   put32(f4 + 44, fl_crc32c(f4, 44));
-  fl_ec_in_t in[5];
-  for (int i = 1; i < 6; i++)
-    in[i - 1] = (fl_ec_in_t){r.buf[i], r.len[i]};
   fl_errmsg_t em = {{0}};
-  FL_CHECK_ERR(fl_ec_decode(ec, in, 5, out, size, NULL, NULL, &em), FL_ECORRUPT);
+  FL_CHECK_ERR(fl_ec_decode(ec, st.in + 1, 5, st.out, st.size, NULL, NULL, &em), FL_ECORRUPT);
   FL_CHECK(strstr(em.msg, "refused a fragment's own header") != NULL);
-  received_free(&r);
-  fl_ec_stripe_release(&s);
-  free(obj);
-  free(out);
+  stored_free(&st);
   fl_ec_close(ec);
 }
 
