@@ -290,6 +290,15 @@ static size_t fl__share(const fl_ec_frag_hdr_t *h, size_t block, int i) {
   return left < block ? left : block;
 }
 
+/* The present payloads as liberasurecode takes them; returns their count. */
+static int fl__lec_frags(const fl_ec_frag_hdr_t *h, const uint8_t *const *payload, char **frags) {
+  int nf = 0;
+  for (int i = 0; i < h->k + h->m; i++)
+    if (payload[i])
+      frags[nf++] = (char *)payload[i]; /* liberasurecode only reads them */
+  return nf;
+}
+
 /* Rebuilds the missing data fragments with liberasurecode's reconstruct,
  * writing each one in place in out when its 80-byte header can land on
  * bytes a later step overwrites (the end of the lower fragments, filled
@@ -299,11 +308,8 @@ static size_t fl__share(const fl_ec_frag_hdr_t *h, size_t block, int i) {
 static int fl__rebuild(const fl_ec_t *ec, const fl_ec_frag_hdr_t *h, size_t block,
                        const uint8_t *const *payload, uint8_t *out, size_t cap) {
   char *frags[FL_EC_MAX_FRAGS];
-  int nf = 0, lrc = 0;
+  int nf = fl__lec_frags(h, payload, frags), lrc = 0;
   char *scratch = NULL;
-  for (int i = 0; i < h->k + h->m; i++)
-    if (payload[i])
-      frags[nf++] = (char *)payload[i]; /* liberasurecode only reads them */
   for (int i = h->k - 1; i >= 0; i--) {
     size_t n = fl__share(h, block, i);
     if (payload[i] || n == 0)
@@ -330,6 +336,43 @@ static int fl__rebuild(const fl_ec_t *ec, const fl_ec_frag_hdr_t *h, size_t bloc
 fail:
   free(scratch);
   return lrc;
+}
+
+/* Step 3 of fl_ec_decode for EC: payload[i] is the verified payload of
+ * fragment i or NULL; at least k are present and h matches ec. */
+static int fl__decode_ec(const fl_ec_t *ec, const fl_ec_frag_hdr_t *h, const uint8_t *const *payload,
+                         uint8_t *out, size_t cap, int *fast_path, fl_errmsg_t *em) {
+  int have_data = 1;
+  for (int i = 0; i < h->k; i++)
+    have_data &= payload[i] != NULL;
+  size_t block = fl__plain_block(h, payload);
+  if (block && have_data) {
+    for (int i = 0; i < h->k; i++)
+      memcpy(out + (size_t)i * block, payload[i] + FL__LEC_HDR, fl__share(h, block, i));
+    *fast_path = 1;
+    return 0;
+  }
+  int lrc;
+  uint64_t dec_len = h->object_size;
+  pthread_rwlock_rdlock(&fl__lec_lock);
+  if (block) {
+    lrc = fl__rebuild(ec, h, block, payload, out, cap);
+  } else {
+    char *frags[FL_EC_MAX_FRAGS], *dec = NULL;
+    int nf = fl__lec_frags(h, payload, frags);
+    lrc = liberasurecode_decode(ec->desc, frags, nf, h->payload_len, 0, &dec, &dec_len);
+    if (lrc == 0 && dec_len == h->object_size)
+      memcpy(out, dec, (size_t)dec_len);
+    if (dec)
+      liberasurecode_decode_cleanup(ec->desc, dec);
+  }
+  pthread_rwlock_unlock(&fl__lec_lock);
+  if (lrc != 0)
+    return fl__lec_err(em, ec, "decode", lrc);
+  if (dec_len != h->object_size)
+    return fl_errf(em, FL_ECORRUPT, "liberasurecode decoded %llu bytes, fragments describe %llu",
+                   (unsigned long long)dec_len, (unsigned long long)h->object_size);
+  return 0;
 }
 
 int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap, size_t *out_size,
@@ -431,44 +474,9 @@ int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap
                  ref.codec, ref.k, ref.m, ec->backend, ec->k, ec->m);
     goto fail;
   } else {
-    int have_data = 1;
-    for (int i = 0; i < ref.k; i++)
-      have_data &= payload[i] != NULL;
-    size_t block = fl__plain_block(&ref, payload);
-    int lrc = 0;
-    uint64_t dec_len = ref.object_size;
-    if (block && have_data) {
-      for (int i = 0; i < ref.k; i++)
-        memcpy((uint8_t *)out + (size_t)i * block, payload[i] + FL__LEC_HDR, fl__share(&ref, block, i));
-      rep->fast_path = 1;
-    } else if (block) {
-      pthread_rwlock_rdlock(&fl__lec_lock);
-      lrc = fl__rebuild(ec, &ref, block, payload, out, cap);
-      pthread_rwlock_unlock(&fl__lec_lock);
-    } else {
-      char *frags[FL_EC_MAX_FRAGS];
-      int nf = 0;
-      for (int i = 0; i < ref.k + ref.m; i++)
-        if (payload[i])
-          frags[nf++] = (char *)payload[i]; /* liberasurecode only reads them */
-      char *dec = NULL;
-      pthread_rwlock_rdlock(&fl__lec_lock);
-      lrc = liberasurecode_decode(ec->desc, frags, nf, ref.payload_len, 0, &dec, &dec_len);
-      if (lrc == 0 && dec_len == ref.object_size)
-        memcpy(out, dec, (size_t)dec_len);
-      if (dec)
-        liberasurecode_decode_cleanup(ec->desc, dec);
-      pthread_rwlock_unlock(&fl__lec_lock);
-    }
-    if (lrc != 0) {
-      rc = fl__lec_err(em, ec, "decode", lrc);
+    rc = fl__decode_ec(ec, &ref, payload, out, cap, &rep->fast_path, em);
+    if (rc != 0)
       goto fail;
-    }
-    if (dec_len != ref.object_size) {
-      rc = fl_errf(em, FL_ECORRUPT, "liberasurecode decoded %llu bytes, fragments describe %llu",
-                   (unsigned long long)dec_len, (unsigned long long)ref.object_size);
-      goto fail;
-    }
   }
   if (out_size)
     *out_size = (size_t)ref.object_size;

@@ -456,6 +456,13 @@ static void put32(uint8_t *p, uint32_t v) {
     p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Flips byte at of a received fragment and recomputes both our CRCs. */
+static void reseal(uint8_t *f, size_t len, size_t at) {
+  f[at] ^= 0xff;
+  put32(f + 40, fl_crc32c(f + FL_EC_FRAG_HDR_SIZE, len - FL_EC_FRAG_HDR_SIZE));
+  put32(f + 44, fl_crc32c(f, 44));
+}
+
 /* A payload whose own (liberasurecode) header is broken but whose CRCs were
  * computed after the damage gets past verification: the decoder's refusal
  * is still reported as corruption, not as a backend failure. */
@@ -463,11 +470,15 @@ static void test_sealed_bad_backend_header(void) {
   fl_ec_t *ec = make_ec(4, 2);
   stored_t st;
   store(&st, ec, 40000, 21, NULL);
-  uint8_t *f4 = st.r.buf[4];
-  f4[FL_EC_FRAG_HDR_SIZE + 70] ^= 0xff; /* inside liberasurecode's metadata checksum */
-  put32(f4 + 40, fl_crc32c(f4 + FL_EC_FRAG_HDR_SIZE, st.r.len[4] - FL_EC_FRAG_HDR_SIZE));
-  put32(f4 + 44, fl_crc32c(f4, 44));
+  reseal(st.r.buf[4], st.r.len[4], FL_EC_FRAG_HDR_SIZE + 70); /* liberasurecode's metadata checksum */
   fl_errmsg_t em = {{0}};
+  FL_CHECK_ERR(fl_ec_decode(ec, st.in + 1, 5, st.out, st.size, NULL, NULL, &em), FL_ECORRUPT);
+  FL_CHECK(strstr(em.msg, "refused a fragment's own header") != NULL);
+  stored_free(&st);
+  /* A broken liberasurecode magic sends the decode down the general
+   * liberasurecode_decode path, which refuses it the same way. */
+  store(&st, ec, 40000, 22, NULL);
+  reseal(st.r.buf[5], st.r.len[5], FL_EC_FRAG_HDR_SIZE + 60);
   FL_CHECK_ERR(fl_ec_decode(ec, st.in + 1, 5, st.out, st.size, NULL, NULL, &em), FL_ECORRUPT);
   FL_CHECK(strstr(em.msg, "refused a fragment's own header") != NULL);
   stored_free(&st);
