@@ -69,8 +69,9 @@ typedef struct fl_ec_put_opts {
 } fl_ec_put_opts_t;
 
 /* Encodes size bytes at obj into out. EC fragments are allocated by
- * liberasurecode (its one forced copy of the object); replicas point into
- * obj, which must then stay valid and unchanged until out is released.
+ * liberasurecode (its one forced copy of the object) and obj is only read
+ * during the call; replicas point into obj, which must then stay valid and
+ * unchanged until out is released.
  * opts is read during the call (NULL: stripe id 0, clear). FL_ETOOBIG
  * beyond FL_EC_MAX_OBJECT, FL_EBACKEND if the backend fails, -ENOMEM.
  * On error out holds nothing to release. */
