@@ -55,8 +55,9 @@ int fl_wire_type_known(int type);
 /* Checks a decoded or about-to-be-sent header against the protocol rules:
  * known type, body oneof matching the type and direction, payload allowed
  * for that type and direction and <= payload_max, status <= 0 and only on
- * responses, error_text bounded. FL_EPROTO (or FL_ETOOBIG for the payload
- * length) with the reason in em. h is borrowed for the call. */
+ * responses, error_text bounded, no payload CRC without a payload.
+ * FL_EPROTO, FL_ETOOBIG (payload length) or FL_ECORRUPT (a CRC for an empty
+ * payload), with the reason in em. h is borrowed for the call. */
 int fl_wire_header_check(const Fl__FrameHeader *h, uint64_t payload_max, fl_errmsg_t *em);
 
 /* Fills resp (which must be fl__frame_header__init'ed) as the response to
@@ -75,8 +76,8 @@ size_t fl_wire_encoded_size(const Fl__FrameHeader *h);
  * h->payload_length and h->payload_crc32c exactly as set (for a sender that
  * already knows the payload's CRC, e.g. a node serving a stored fragment).
  * The payload itself is sent after these bytes, separately (writev).
- * Errors: FL_EPROTO if h breaks fl_wire_header_check() (with no payload
- * limit), FL_ETOOBIG if the header exceeds FL_WIRE_HEADER_LIMIT or cap.
+ * Errors: those of fl_wire_header_check() (with no payload limit), and
+ * FL_ETOOBIG if the header exceeds FL_WIRE_HEADER_LIMIT or cap.
  * h and buf are borrowed for the call; *out_len is set on success only. */
 int fl_wire_encode_header(const Fl__FrameHeader *h, uint8_t *buf, size_t cap, size_t *out_len,
                           fl_errmsg_t *em);
