@@ -1,0 +1,162 @@
+/* Implementation of the shared benchmark helpers. */
+#include "fl_bench.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+double fl_bench_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void *fl_bench_alloc(size_t n) {
+  void *p = NULL;
+  if (posix_memalign(&p, 4096, n ? n : 1)) {
+    fprintf(stderr, "out of memory\n");
+    exit(1);
+  }
+  uint32_t x = 0x9e3779b9u;
+  for (size_t i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    ((unsigned char *)p)[i] = (unsigned char)x;
+  }
+  return p;
+}
+
+static void fl__die(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+double fl_bench_raw_write(const char *dir, int direct, uint64_t total, size_t chunk,
+                          int sync_each) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/fl-bench-raw.dat", dir);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | (direct ? O_DIRECT : 0), 0644);
+  if (fd < 0)
+    fl__die(path);
+  void *buf = fl_bench_alloc(chunk);
+  double t0 = fl_bench_now();
+  for (uint64_t off = 0; off < total; off += chunk) {
+    if (pwrite(fd, buf, chunk, (off_t)off) != (ssize_t)chunk)
+      fl__die("pwrite");
+    if (sync_each && fdatasync(fd) != 0)
+      fl__die("fdatasync");
+  }
+  if (fdatasync(fd) != 0)
+    fl__die("fdatasync");
+  double t = fl_bench_now() - t0;
+  close(fd);
+  unlink(path);
+  free(buf);
+  return t;
+}
+
+typedef struct fl__sink {
+  int lfd;
+  uint64_t total;
+  size_t chunk;
+} fl__sink_t;
+
+static void *fl__sink_thread(void *arg) {
+  fl__sink_t *s = arg;
+  int fd = accept(s->lfd, NULL, NULL);
+  if (fd < 0)
+    fl__die("accept");
+  char *buf = malloc(s->chunk);
+  uint64_t got = 0;
+  while (got < s->total) {
+    ssize_t n = recv(fd, buf, s->chunk, 0);
+    if (n <= 0)
+      fl__die("recv");
+    got += (uint64_t)n;
+  }
+  char ack = 1;
+  if (send(fd, &ack, 1, 0) != 1)
+    fl__die("send");
+  free(buf);
+  close(fd);
+  return NULL;
+}
+
+double fl_bench_tcp_copy(uint64_t total, size_t chunk) {
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 1) ||
+      getsockname(lfd, (struct sockaddr *)&a, &len))
+    fl__die("listen");
+  fl__sink_t s = {lfd, total, chunk};
+  pthread_t th;
+  pthread_create(&th, NULL, fl__sink_thread, &s);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a))
+    fl__die("connect");
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  char *buf = fl_bench_alloc(chunk);
+  double t0 = fl_bench_now();
+  for (uint64_t sent = 0; sent < total;) {
+    size_t want = total - sent < chunk ? (size_t)(total - sent) : chunk;
+    ssize_t n = send(fd, buf, want, 0);
+    if (n <= 0)
+      fl__die("send");
+    sent += (uint64_t)n;
+  }
+  char ack;
+  if (recv(fd, &ack, 1, 0) != 1)
+    fl__die("recv ack");
+  double t = fl_bench_now() - t0;
+  pthread_join(th, NULL);
+  close(fd);
+  close(lfd);
+  free(buf);
+  return t;
+}
+
+void fl_bench_line(const char *name, double value, const char *unit, const char *ref_name,
+                   double ref_value) {
+  printf("BENCH %s %.4g %s ref=%s %.4g ratio=%.3f\n", name, value, unit, ref_name, ref_value,
+         ref_value > 0 ? value / ref_value : 0.0);
+  fflush(stdout);
+}
+
+uint64_t fl_bench_rss(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  uint64_t kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %lu kB", (unsigned long *)&kb) == 1)
+      break;
+  fclose(f);
+  return kb * 1024;
+}
+
+const char *fl_bench_bindir(void) {
+  static char dir[4096];
+  ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+  if (n <= 0)
+    return ".";
+  dir[n] = '\0';
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    *slash = '\0';
+  return dir;
+}

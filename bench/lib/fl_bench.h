@@ -1,0 +1,37 @@
+/* Shared pieces of the benchmarks: a monotonic clock, the references every
+ * figure is a ratio of (raw durable sequential writes, a raw loopback TCP
+ * copy), the BENCH line format, and process memory. */
+#ifndef FL_BENCH_H
+#define FL_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+double fl_bench_now(void);
+
+/* posix_memalign'd (4 KiB) buffer of n bytes filled with a pattern; exits on
+ * failure. */
+void *fl_bench_alloc(size_t n);
+
+/* Writes total bytes sequentially to a fresh file in dir in chunk-byte
+ * writes (O_DIRECT when direct), fdatasync after each write when sync_each,
+ * else once at the end. Returns seconds; exits on an I/O error. */
+double fl_bench_raw_write(const char *dir, int direct, uint64_t total, size_t chunk,
+                          int sync_each);
+
+/* Copies total bytes over a TCP connection on 127.0.0.1 from one thread to
+ * another in chunk-byte sends. Returns seconds. */
+double fl_bench_tcp_copy(uint64_t total, size_t chunk);
+
+/* Prints: BENCH <name> <value> <unit> ref=<ref_name> <ref_value> ratio=<value/ref>. */
+void fl_bench_line(const char *name, double value, const char *unit, const char *ref_name,
+                   double ref_value);
+
+/* Resident set size of pid in bytes (0 if unknown). */
+uint64_t fl_bench_rss(pid_t pid);
+
+/* Directory this executable lives in (for sibling binaries). */
+const char *fl_bench_bindir(void);
+
+#endif
