@@ -107,7 +107,7 @@ static void report_move(const char *what, uint32_t pgc, double frac, double idea
 static uint32_t over_m(const uint32_t *a, uint32_t pgc, const fl_map_t *map) {
   uint32_t bad = 0;
   for (size_t i = 0; i < (size_t)pgc * DCS; i++) {
-    uint32_t cnt[RACKS] = {0};
+    uint32_t cnt[RACKS + 1] = {0};
     int over = 0;
     for (int p = 0; p < W; p++) {
       const fl_map_node_t *n = fl_map_find_node(map, a[i * W + p]);
@@ -170,6 +170,17 @@ static void run(uint32_t pgc) {
   for (int d = 0; d < DCS; d++)
     ideal += add_w[d] / (dc_w[d] + add_w[d]) / DCS;
   report_move("add10", pgc, moved(a, b, pgc), ideal);
+  free(b);
+  fl_map_free(&m2);
+
+  /* Add a whole rack of 17 nodes to dc0. */
+  fl_map_copy(&m2, &base, &em);
+  for (uint32_t i = 0; i < 17; i++) {
+    n = mknode(NODES + 1 + i, 0, RACKS);
+    fl_map_add_node(&m2, &n, &em);
+  }
+  b = place_all(&m2, NULL);
+  report_move("addrack", pgc, moved(a, b, pgc), 17.0 * WEIGHT / (dc_w[0] + 17.0 * WEIGHT) / DCS);
   free(b);
   fl_map_free(&m2);
 

@@ -146,13 +146,17 @@ int fl_balance_fill(const fl_map_t *map, double *maxmean, fl_errmsg_t *em) {
   return rc;
 }
 
-static const struct fl__bdc *fl__sort_dc;
+/* Sort key of a node by fill, self-contained for qsort. */
+struct fl__bkey {
+  double fill;
+  uint32_t id;
+  uint32_t idx;
+};
+
 static int fl__cmp_fill(const void *a, const void *b) {
-  const struct fl__bnode *x = &fl__sort_dc->node[*(const uint32_t *)a];
-  const struct fl__bnode *y = &fl__sort_dc->node[*(const uint32_t *)b];
-  double fx = fl__fill(x), fy = fl__fill(y);
-  if (fx != fy)
-    return fx < fy ? -1 : 1;
+  const struct fl__bkey *x = a, *y = b;
+  if (x->fill != y->fill)
+    return x->fill < y->fill ? -1 : 1;
   return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -161,19 +165,24 @@ static int fl__balance_dc(fl_map_t *map, struct fl__bdc *d, uint32_t w, uint32_t
                           double target, uint32_t *budget, uint32_t *changes,
                           fl_errmsg_t *em) {
   int rc = 0;
+  struct fl__bkey *key = NULL;
   uint32_t *order = NULL, nu = 0;
   order = malloc((d->n ? d->n : 1) * sizeof *order);
-  if (!order)
-    return fl_errf(em, -ENOMEM, "balancer: out of memory");
+  key = malloc((d->n ? d->n : 1) * sizeof *key);
+  if (!order || !key) {
+    rc = fl_errf(em, -ENOMEM, "balancer: out of memory");
+    goto done;
+  }
   for (uint32_t i = 0; i < d->n; i++)
     if (d->node[i].weight > 0)
       order[nu++] = i;
   double mean = d->total_load / d->total_w;
   while (*budget > 0) {
-    /* qsort has no context argument in C11; the balancer runs in one
-     * thread of the coordinator, which is documented in the header. */
-    fl__sort_dc = d;
-    qsort(order, nu, sizeof *order, fl__cmp_fill);
+    for (uint32_t i = 0; i < nu; i++)
+      key[i] = (struct fl__bkey){fl__fill(&d->node[order[i]]), d->node[order[i]].id, order[i]};
+    qsort(key, nu, sizeof *key, fl__cmp_fill);
+    for (uint32_t i = 0; i < nu; i++)
+      order[i] = key[i].idx;
     uint32_t oi = UINT32_MAX;
     for (uint32_t t = nu; t-- > 0;)
       if (!d->node[order[t]].stuck) {
@@ -237,6 +246,7 @@ static int fl__balance_dc(fl_map_t *map, struct fl__bdc *d, uint32_t w, uint32_t
   }
 done:
   free(order);
+  free(key);
   return rc;
 }
 

@@ -49,15 +49,19 @@ static void fl__log_init(void) {
 
 static int fl__msb64(uint64_t x) {
   int e = 0;
-  while (x >>= 1)
-    e++;
+  for (int s = 32; s > 0; s >>= 1)
+    if (x >> s) {
+      x >>= s;
+      e += s;
+    }
   return e;
 }
 
-uint64_t fl_place_log2_q32(uint64_t x) {
+/* log2 in Q32 once the table is built (fl_place_new and the public entry
+ * points make sure of that, keeping pthread_once off the per-draw path). */
+static uint64_t fl__log2_q32(uint64_t x) {
   if (x == 0)
     return 0;
-  pthread_once(&fl__log_once, fl__log_init);
   int e = fl__msb64(x);
   uint64_t f = (x << (63 - e)) << 1; /* fraction bits below the leading 1 */
   uint32_t idx = (uint32_t)(f >> (64 - FL__LOG_BITS));
@@ -66,16 +70,28 @@ uint64_t fl_place_log2_q32(uint64_t x) {
   return ((uint64_t)e << 32) + lo + (((hi - lo) * rem) >> 20);
 }
 
-uint64_t fl_place_straw2_key(uint64_t hash, uint32_t weight) {
+uint64_t fl_place_log2_q32(uint64_t x) {
+  pthread_once(&fl__log_once, fl__log_init);
+  return fl__log2_q32(x);
+}
+
+static uint64_t fl__straw2_key(uint64_t hash, uint32_t weight) {
   uint64_t u = (hash >> 16) + 1;
-  uint64_t neglog = (UINT64_C(48) << 32) - fl_place_log2_q32(u); /* < 2^38 */
+  uint64_t neglog = (UINT64_C(48) << 32) - fl__log2_q32(u); /* < 2^38 */
   return (neglog << 24) / weight;
 }
 
+uint64_t fl_place_straw2_key(uint64_t hash, uint32_t weight) {
+  pthread_once(&fl__log_once, fl__log_init);
+  return fl__straw2_key(hash, weight);
+}
+
 /* The draw of node id for pg; salt separates independent draws. */
-static uint64_t fl__draw_hash(uint32_t pg, uint32_t id, uint32_t salt) {
-  uint64_t x = ((uint64_t)pg << 32) | id;
-  return fl_pg_mix64(x ^ fl_pg_mix64(UINT64_C(0x9e3779b97f4a7c15) + salt));
+static uint64_t fl__salt_seed(uint32_t salt) {
+  return fl_pg_mix64(UINT64_C(0x9e3779b97f4a7c15) + salt);
+}
+static uint64_t fl__draw_hash(uint32_t pg, uint32_t id, uint64_t seed) {
+  return fl_pg_mix64((((uint64_t)pg << 32) | id) ^ seed);
 }
 
 /* ---- the compiled index ------------------------------------------------ */
@@ -126,14 +142,19 @@ void fl_place_free(fl_place_t *pl) {
   free(pl);
 }
 
-/* Sort helper: map node indices ordered by (dc, rack name, id). */
-static const fl_map_t *fl__sort_map;
+/* A node's sort key: (datacenter index, rack name, id). Self-contained, so
+ * qsort needs no context (C11 has no qsort_r). */
+struct fl__loc {
+  int dc;
+  const char *rack;
+  uint32_t id;
+  uint32_t idx;   /* index in map->nodes */
+};
+
 static int fl__cmp_loc(const void *a, const void *b) {
-  const fl_map_node_t *x = &fl__sort_map->nodes[*(const uint32_t *)a];
-  const fl_map_node_t *y = &fl__sort_map->nodes[*(const uint32_t *)b];
-  int dx = fl_map_dc_index(fl__sort_map, x->dc), dy = fl_map_dc_index(fl__sort_map, y->dc);
-  if (dx != dy)
-    return dx < dy ? -1 : 1;
+  const struct fl__loc *x = a, *y = b;
+  if (x->dc != y->dc)
+    return x->dc < y->dc ? -1 : 1;
   int c = strncmp(x->rack, y->rack, FL_MAP_NAME_MAX);
   if (c)
     return c;
@@ -141,11 +162,11 @@ static int fl__cmp_loc(const void *a, const void *b) {
 }
 
 int fl_place_new(const fl_map_t *map, fl_place_t **out, fl_errmsg_t *em) {
-  static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
-  uint32_t *order = NULL;
+  struct fl__loc *order = NULL;
   int rc = fl_map_validate_policy(&map->policy, em);
   if (rc)
     return rc;
+  pthread_once(&fl__log_once, fl__log_init);
   fl_place_t *pl = calloc(1, sizeof *pl);
   uint32_t n = map->node_count;
   order = malloc((n ? n : 1) * sizeof *order);
@@ -174,21 +195,15 @@ int fl_place_new(const fl_map_t *map, fl_place_t **out, fl_errmsg_t *em) {
       rc = fl_errf(em, FL_ECONFIG, "node id %u appears twice or out of order", nd->id);
       goto fail;
     }
-    order[i] = i;
+    order[i] = (struct fl__loc){fl_map_dc_index(map, nd->dc), nd->rack, nd->id, i};
   }
-  /* qsort has no context argument in C11: the comparator reads a static,
-   * serialized by a lock so concurrent builds stay correct. */
-  pthread_mutex_lock(&sort_lock);
-  fl__sort_map = map;
   qsort(order, n, sizeof *order, fl__cmp_loc);
-  fl__sort_map = NULL;
-  pthread_mutex_unlock(&sort_lock);
 
   uint32_t i = 0;
   for (uint32_t d = 0; d < pl->dc_count; d++) {
     struct fl__pdc *dc = &pl->dc[d];
     uint32_t start = i;
-    while (i < n && fl_map_dc_index(map, map->nodes[order[i]].dc) == (int)d)
+    while (i < n && fl_map_dc_index(map, map->nodes[order[i].idx].dc) == (int)d)
       i++;
     dc->node_count = i - start;
     uint32_t cnt = dc->node_count ? dc->node_count : 1;
@@ -200,8 +215,8 @@ int fl_place_new(const fl_map_t *map, fl_place_t **out, fl_errmsg_t *em) {
       goto nomem;
     uint32_t r = 0, rack_has_usable = 0;
     for (uint32_t j = 0; j < dc->node_count; j++) {
-      const fl_map_node_t *nd = &map->nodes[order[start + j]];
-      if (j == 0 || strncmp(nd->rack, map->nodes[order[start + j - 1]].rack,
+      const fl_map_node_t *nd = &map->nodes[order[start + j].idx];
+      if (j == 0 || strncmp(nd->rack, map->nodes[order[start + j - 1].idx].rack,
                             FL_MAP_NAME_MAX) != 0) {
         if (j > 0)
           r++;
@@ -296,10 +311,11 @@ static void fl__rack_order(const struct fl__pdc *dc, uint32_t pg, uint32_t *perm
 static uint32_t fl__rack_best(const struct fl__pdc *dc, uint32_t r, uint32_t pg,
                               uint32_t salt, const uint8_t *taken, uint64_t *best_key) {
   uint32_t best = FL__NONE;
+  uint64_t seed = fl__salt_seed(salt);
   for (uint32_t j = dc->rack_first[r]; j < dc->rack_first[r + 1]; j++) {
     if (!dc->weight[j] || (taken && taken[j]))
       continue;
-    uint64_t key = fl_place_straw2_key(fl__draw_hash(pg, dc->id[j], salt), dc->weight[j]);
+    uint64_t key = fl__straw2_key(fl__draw_hash(pg, dc->id[j], seed), dc->weight[j]);
     if (best == FL__NONE || key < *best_key) {
       best = j;
       *best_key = key;
@@ -342,30 +358,66 @@ int fl_place_pg(const fl_place_t *pl, uint32_t pg, uint32_t dci, uint32_t flags,
   }
   memset(taken, 0, dc->node_count);
   memset(rack_cnt, 0, R * sizeof *rack_cnt);
-  fl__rack_order(dc, pg, perm, rkey);
+  if (R < w)
+    fl__rack_order(dc, pg, perm, rkey);
 
   struct fl__slot slot[FL_MAP_WIDTH_MAX];
   if (R >= w) {
-    /* Position p owns racks perm[p], perm[p+w], ... */
-    for (uint32_t p = 0; p < w; p++) {
-      uint32_t best = FL__NONE;
-      uint64_t bk = 0;
-      for (uint32_t i = p; i < R; i += w) {
-        uint64_t k2;
-        uint32_t c = fl__rack_best(dc, perm[i], pg, 0, NULL, &k2);
-        if (c != FL__NONE && (best == FL__NONE || k2 < bk ||
-                              (k2 == bk && dc->id[c] < dc->id[best]))) {
-          best = c;
-          bk = k2;
-          slot[p].rack = perm[i];
+    /* Rack r belongs to group[r], the position with its highest
+     * (pg, rack, position) score; empty positions then take, in order, the
+     * best-scoring rack of a group that has two or more. Groups depend on
+     * the set of rack names only, never on nodes, weights or states. */
+    uint32_t *group = perm; /* perm is not needed in this mode */
+    uint32_t gsize[FL_MAP_WIDTH_MAX] = {0};
+    uint64_t pseed[FL_MAP_WIDTH_MAX];
+    for (uint32_t p = 0; p < w; p++)
+      pseed[p] = fl_pg_mix64((((uint64_t)pg << 6) | p) ^ UINT64_C(0x5851f42d4c957f2d));
+    for (uint32_t r = 0; r < R; r++) {
+      uint64_t best = 0;
+      group[r] = 0;
+      for (uint32_t p = 0; p < w; p++) {
+        uint64_t sc = fl_pg_mix64(dc->rack_hash[r] + pseed[p]);
+        if (p == 0 || sc > best) {
+          best = sc;
+          group[r] = p;
         }
       }
-      slot[p].node = best;
-      if (best != FL__NONE) {
-        taken[best] = 1;
-        rack_cnt[slot[p].rack]++;
+      gsize[group[r]]++;
+    }
+    for (uint32_t p = 0; p < w; p++) {
+      if (gsize[p])
+        continue;
+      uint32_t donor = FL__NONE;
+      uint64_t best = 0;
+      for (uint32_t r = 0; r < R; r++) {
+        uint64_t sc = fl_pg_mix64(dc->rack_hash[r] + pseed[p]);
+        if (gsize[group[r]] >= 2 && (donor == FL__NONE || sc > best)) {
+          donor = r;
+          best = sc;
+        }
+      }
+      gsize[group[donor]]--;
+      group[donor] = p;
+      gsize[p] = 1;
+    }
+    uint64_t bk[FL_MAP_WIDTH_MAX];
+    for (uint32_t p = 0; p < w; p++)
+      slot[p].node = FL__NONE;
+    for (uint32_t r = 0; r < R; r++) {
+      uint64_t k2;
+      uint32_t p = group[r], c = fl__rack_best(dc, r, pg, 0, NULL, &k2);
+      if (c != FL__NONE && (slot[p].node == FL__NONE || k2 < bk[p] ||
+                            (k2 == bk[p] && dc->id[c] < dc->id[slot[p].node]))) {
+        slot[p].node = c;
+        slot[p].rack = r;
+        bk[p] = k2;
       }
     }
+    for (uint32_t p = 0; p < w; p++)
+      if (slot[p].node != FL__NONE) {
+        taken[slot[p].node] = 1;
+        rack_cnt[slot[p].rack]++;
+      }
   } else {
     /* Rack perm[j] serves positions j, j+R, ...: its best distinct nodes,
      * in straw2 order, to those positions in ascending order. */
