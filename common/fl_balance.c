@@ -177,6 +177,7 @@ static int fl__balance_dc(fl_map_t *map, struct fl__bdc *d, uint32_t w, uint32_t
     if (d->node[i].weight > 0)
       order[nu++] = i;
   double mean = d->total_load / d->total_w;
+  uint32_t cap = racks >= w ? 1 : (w + racks - 1) / racks;
   while (*budget > 0) {
     for (uint32_t i = 0; i < nu; i++)
       key[i] = (struct fl__bkey){fl__fill(&d->node[order[i]]), d->node[order[i]].id, order[i]};
@@ -201,17 +202,19 @@ static int fl__balance_dc(fl_map_t *map, struct fl__bdc *d, uint32_t w, uint32_t
         break; /* no emptier node left: moving would not lower the max */
       for (uint32_t f = 0; f < o->load && !moved; f++) {
         uint32_t pp = o->pgpos[f], pg = pp / w, pos = pp % w;
+        /* The same rule fl_place_pg applies to pairs: a new node, and no
+         * more positions on its rack than the computed layout allows. */
         const uint32_t *cur = &d->cur[(size_t)pg * w];
+        uint32_t on_rack = 0;
         int ok = 1;
         for (uint32_t q = 0; q < w && ok; q++) {
           if (q == pos)
             continue;
           if (cur[q] == order[c])
             ok = 0;
-          else if (racks >= w && t->rack != o->rack && d->node[cur[q]].rack == t->rack)
-            ok = 0;
+          on_rack += d->node[cur[q]].rack == t->rack;
         }
-        if (!ok)
+        if (!ok || (t->rack != o->rack && on_rack + 1 > cap))
           continue;
         /* The pair is keyed by the computed node of this position. */
         uint32_t raw_i = d->raw[(size_t)pg * w + pos];

@@ -429,6 +429,33 @@ static void test_balancer(void) {
   free(b);
   fl_map_free(&bal);
   fl_map_free(&map);
+
+  /* Fewer racks than k+m (4 for 6): pairs respect the 2-per-rack cap, so
+   * placement applies every one of them. */
+  mkmap(&map, 4, 2, PGS, 1, 4, 3);
+  for (uint32_t i = 0; i < map.node_count; i += 5)
+    map.nodes[i].weight = 160;
+  FL_CHECK_OK(fl_map_copy(&bal, &map, &em));
+  opts.max_changes = 100000;
+  FL_CHECK_OK(fl_balance_run(&bal, &opts, &st, &em));
+  FL_CHECK_OK(fl_balance_fill(&bal, &after, &em));
+  fprintf(stderr, "4 racks: fill %.3f -> %.3f with %u pairs\n", st.before, after, st.changes);
+  FL_CHECK(st.changes > 0);
+  FL_CHECK(after < st.before);
+  a = malloc(PGS * W * sizeof *a);
+  b = malloc(PGS * W * sizeof *b);
+  place_all(&map, 0, a);
+  place_all(&bal, 0, b);
+  moved = 0;
+  for (uint32_t i = 0; i < PGS * W; i++)
+    moved += a[i] != b[i];
+  for (uint32_t pg = 0; pg < PGS; pg++)
+    check_layout(&bal, &b[pg * W], W, 2);
+  FL_CHECK_EQ(moved, st.changes);
+  free(a);
+  free(b);
+  fl_map_free(&bal);
+  fl_map_free(&map);
 }
 
 int main(void) {
