@@ -110,6 +110,9 @@ static void set_options(fl_idx_t *idx, const fl_idx_opts_t *o) {
   rocksdb_options_set_compression(opt, rocksdb_lz4_compression);
   rocksdb_options_set_bottommost_compression(opt, rocksdb_zstd_compression);
   rocksdb_options_set_max_open_files(opt, 1000);
+  /* After a crash, recover the WAL up to the first damaged record: the index
+   * is then a prefix of committed batches, consistent with its checkpoint. */
+  rocksdb_options_set_wal_recovery_mode(opt, 2 /* kPointInTimeRecovery */);
 
   idx->cache = rocksdb_cache_create_lru(cache);
   idx->bbto = rocksdb_block_based_options_create();
