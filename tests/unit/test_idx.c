@@ -104,6 +104,22 @@ static void test_put_get_tombstone(void) {
   FL_CHECK_OK(fl_idx_batch_forget(b, &k, NULL));
   FL_CHECK_OK(fl_idx_batch_commit(b, NULL));
   FL_CHECK_ERR(fl_idx_get(idx, &k, FL_IDX_WITH_TOMBSTONES, &out, NULL), FL_ENOTFOUND);
+  /* In one batch: apply, forget, then an older record: it is applied since
+   * the key has no entry any more; the ops land in order. */
+  v.seq = 30;
+  FL_CHECK_OK(fl_idx_batch_begin(idx, &b, NULL));
+  FL_CHECK_OK(fl_idx_batch_apply(b, &k, &v, &applied, NULL));
+  FL_CHECK_EQ(applied, 1);
+  FL_CHECK_OK(fl_idx_batch_forget(b, &k, NULL));
+  v.seq = 20;
+  FL_CHECK_OK(fl_idx_batch_apply(b, &k, &v, &applied, NULL));
+  FL_CHECK_EQ(applied, 1);
+  v.seq = 19;
+  FL_CHECK_OK(fl_idx_batch_apply(b, &k, &v, &applied, NULL));
+  FL_CHECK_EQ(applied, 0);
+  FL_CHECK_OK(fl_idx_batch_commit(b, NULL));
+  FL_CHECK_OK(fl_idx_get(idx, &k, 0, &out, NULL));
+  FL_CHECK(out.seq == 20);
   drop_idx(idx, "basic");
 }
 
