@@ -34,9 +34,23 @@ struct fl_idx {
   atomic_int batch_open;     /* 1 while a batch exists */
 };
 
+/* What a batch knows about one key it touched: the version that will be
+ * indexed once the batch commits, so later applies of the same key in the
+ * batch compare against it without reading the database again. */
+struct pending {
+  uint8_t key[FL_IDX_KEY_MAX];
+  size_t klen;
+  int present;              /* 0: the key will have no entry */
+  fl_idx_value_t newest;    /* only seq, volume and offset are kept */
+};
+
 struct fl_idx_batch {
   fl_idx_t *idx;
-  rocksdb_writebatch_wi_t *wb;
+  rocksdb_writebatch_t *wb;
+  struct pending *pend;     /* keys touched, in first-touch order */
+  size_t npend, cap;
+  uint32_t *slots;          /* open addressing: 1 + index into pend, 0 empty */
+  size_t nslots;            /* power of two, >= 2 * cap */
 };
 
 struct fl_idx_iter {
@@ -110,6 +124,9 @@ static void set_options(fl_idx_t *idx, const fl_idx_opts_t *o) {
   rocksdb_options_set_compression(opt, rocksdb_lz4_compression);
   rocksdb_options_set_bottommost_compression(opt, rocksdb_zstd_compression);
   rocksdb_options_set_max_open_files(opt, 1000);
+  /* After a crash, recover the WAL up to the first damaged record: the index
+   * is then a prefix of committed batches, consistent with its checkpoint. */
+  rocksdb_options_set_wal_recovery_mode(opt, 2 /* kPointInTimeRecovery */);
 
   idx->cache = rocksdb_cache_create_lru(cache);
   idx->bbto = rocksdb_block_based_options_create();
@@ -226,17 +243,84 @@ int fl_idx_batch_begin(fl_idx_t *idx, fl_idx_batch_t **out, fl_errmsg_t *em) {
     return fl_errf(em, -ENOMEM, "allocating an index batch");
   }
   b->idx = idx;
-  b->wb = rocksdb_writebatch_wi_create(0, 1);
+  b->wb = rocksdb_writebatch_create();
   *out = b;
+  return 0;
+}
+
+static uint32_t *slot_of(fl_idx_batch_t *b, const uint8_t *key, size_t klen) {
+  size_t mask = b->nslots - 1;
+  for (size_t i = fl_crc32c(key, klen) & mask;; i = (i + 1) & mask) {
+    uint32_t s = b->slots[i];
+    if (s == 0)
+      return &b->slots[i];
+    const struct pending *p = &b->pend[s - 1];
+    if (p->klen == klen && memcmp(p->key, key, klen) == 0)
+      return &b->slots[i];
+  }
+}
+
+/* The pending record of key, created (absent, not yet read) if new; NULL
+ * when out of memory. *fresh is 1 if it was created. */
+static struct pending *pending_get(fl_idx_batch_t *b, const uint8_t *key, size_t klen,
+                                   int *fresh) {
+  *fresh = 0;
+  if (b->npend == b->cap) {
+    size_t cap = b->cap ? 2 * b->cap : 64;
+    struct pending *np = realloc(b->pend, cap * sizeof *np);
+    uint32_t *ns = calloc(2 * cap, sizeof *ns);
+    if (!np || !ns) {
+      free(ns);
+      if (np)
+        b->pend = np;
+      return NULL;
+    }
+    b->pend = np;
+    b->cap = cap;
+    free(b->slots);
+    b->slots = ns;
+    b->nslots = 2 * cap;
+    for (size_t i = 0; i < b->npend; i++)
+      *slot_of(b, b->pend[i].key, b->pend[i].klen) = (uint32_t)(i + 1);
+  }
+  uint32_t *slot = slot_of(b, key, klen);
+  if (*slot)
+    return &b->pend[*slot - 1];
+  struct pending *p = &b->pend[b->npend];
+  memcpy(p->key, key, klen);
+  p->klen = klen;
+  p->present = 0;
+  *slot = (uint32_t)++b->npend;
+  *fresh = 1;
+  return p;
+}
+
+/* Reads key's indexed version from the database into p. */
+static int pending_load(fl_idx_batch_t *b, struct pending *p, const fl_idx_key_t *k,
+                        fl_errmsg_t *em) {
+  char *err = NULL;
+  size_t ol = 0;
+  char *old = rocksdb_get(b->idx->db, b->idx->ro, (const char *)p->key, p->klen, &ol, &err);
+  if (err)
+    return store_err(em, err, "reading an entry before applying");
+  if (!old)
+    return 0;
+  fl_errmsg_t oem = {{0}};
+  int orc = fl_idx_value_decode((const uint8_t *)old, ol, &p->newest, &oem);
+  rocksdb_free(old);
+  if (orc != 0)
+    fl_warn("idx", "overwriting a damaged entry (%s) of %s/%s/%s/%s frag %u",
+            fl_errmsg_str(&oem, orc), k->tenant, k->study, k->series, k->sop, k->frag);
+  else
+    p->present = 1;
   return 0;
 }
 
 int fl_idx_batch_apply(fl_idx_batch_t *b, const fl_idx_key_t *k, const fl_idx_value_t *v,
                        int *applied, fl_errmsg_t *em) {
   uint8_t kb[FL_IDX_KEY_MAX], vb[FL_IDX_VALUE_MAX];
-  size_t kl, vl, ol = 0;
-  char *err = NULL;
-  int rc;
+  size_t kl, vl;
+  int rc, fresh;
   if (applied)
     *applied = 0;
   if (v->frag != k->frag)
@@ -245,22 +329,22 @@ int fl_idx_batch_apply(fl_idx_batch_t *b, const fl_idx_key_t *k, const fl_idx_va
   if ((rc = fl_idx_key_encode(k, FL_IDX_LVL_KEY, kb, sizeof kb, &kl, em)) != 0 ||
       (rc = fl_idx_value_encode(v, vb, sizeof vb, &vl, em)) != 0)
     return rc;
-  char *old = rocksdb_writebatch_wi_get_from_batch_and_db(b->wb, b->idx->db, b->idx->ro,
-                                                          (const char *)kb, kl, &ol, &err);
-  if (err)
-    return store_err(em, err, "reading an entry before applying");
-  if (old) {
-    fl_idx_value_t ov;
-    fl_errmsg_t oem = {{0}};
-    int orc = fl_idx_value_decode((const uint8_t *)old, ol, &ov, &oem);
-    rocksdb_free(old);
-    if (orc != 0)
-      fl_warn("idx", "overwriting a damaged entry (%s) of %s/%s/%s/%s frag %u",
-              fl_errmsg_str(&oem, orc), k->tenant, k->study, k->series, k->sop, k->frag);
-    else if (fl_idx_value_cmp(v, &ov) <= 0)
-      return 0;
+  struct pending *p = pending_get(b, kb, kl, &fresh);
+  if (!p)
+    return fl_errf(em, -ENOMEM, "growing an index batch");
+  if (fresh && (rc = pending_load(b, p, k, em)) != 0) {
+    p->present = 0; /* unknown: the next apply of this key reads again */
+    *slot_of(b, kb, kl) = 0;
+    b->npend--;
+    return rc;
   }
-  rocksdb_writebatch_wi_put(b->wb, (const char *)kb, kl, (const char *)vb, vl);
+  if (p->present && fl_idx_value_cmp(v, &p->newest) <= 0)
+    return 0;
+  rocksdb_writebatch_put(b->wb, (const char *)kb, kl, (const char *)vb, vl);
+  p->present = 1;
+  p->newest.seq = v->seq;
+  p->newest.volume = v->volume;
+  p->newest.offset = v->offset;
   if (applied)
     *applied = 1;
   return 0;
@@ -269,28 +353,33 @@ int fl_idx_batch_apply(fl_idx_batch_t *b, const fl_idx_key_t *k, const fl_idx_va
 int fl_idx_batch_forget(fl_idx_batch_t *b, const fl_idx_key_t *k, fl_errmsg_t *em) {
   uint8_t kb[FL_IDX_KEY_MAX];
   size_t kl;
+  int fresh;
   int rc = fl_idx_key_encode(k, FL_IDX_LVL_KEY, kb, sizeof kb, &kl, em);
   if (rc != 0)
     return rc;
-  rocksdb_writebatch_wi_delete(b->wb, (const char *)kb, kl);
+  struct pending *p = pending_get(b, kb, kl, &fresh);
+  if (!p)
+    return fl_errf(em, -ENOMEM, "growing an index batch");
+  p->present = 0;
+  rocksdb_writebatch_delete(b->wb, (const char *)kb, kl);
   return 0;
 }
 
 void fl_idx_batch_ckpt(fl_idx_batch_t *b, const fl_idx_ckpt_t *ck) {
   uint8_t v[20];
   ckpt_encode(ck, v);
-  rocksdb_writebatch_wi_put(b->wb, (const char *)meta_ckpt, sizeof meta_ckpt,
-                            (const char *)v, sizeof v);
+  rocksdb_writebatch_put(b->wb, (const char *)meta_ckpt, sizeof meta_ckpt, (const char *)v,
+                         sizeof v);
 }
 
 size_t fl_idx_batch_count(const fl_idx_batch_t *b) {
-  return (size_t)rocksdb_writebatch_wi_count((rocksdb_writebatch_wi_t *)b->wb);
+  return (size_t)rocksdb_writebatch_count(b->wb);
 }
 
 int fl_idx_batch_commit(fl_idx_batch_t *b, fl_errmsg_t *em) {
   char *err = NULL;
   int rc = 0;
-  rocksdb_write_writebatch_wi(b->idx->db, b->idx->wo, b->wb, &err);
+  rocksdb_write(b->idx->db, b->idx->wo, b->wb, &err);
   if (err)
     rc = store_err(em, err, "committing a batch");
   fl_idx_batch_abort(b);
@@ -300,7 +389,9 @@ int fl_idx_batch_commit(fl_idx_batch_t *b, fl_errmsg_t *em) {
 void fl_idx_batch_abort(fl_idx_batch_t *b) {
   if (!b)
     return;
-  rocksdb_writebatch_wi_destroy(b->wb);
+  rocksdb_writebatch_destroy(b->wb);
+  free(b->pend);
+  free(b->slots);
   atomic_store(&b->idx->batch_open, 0);
   free(b);
 }

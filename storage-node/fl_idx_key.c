@@ -79,6 +79,37 @@ int fl_idx_check_tenant(const char *tenant, fl_errmsg_t *em) {
 
 /* ---- Keys ---------------------------------------------------------------- */
 
+/* Nibble of a UID character: '.' = 1, '0'..'9' = 2..11; 0 terminates. */
+static uint8_t uid_nibble(char c) {
+  return c == '.' ? 1 : (uint8_t)(c - '0' + 2);
+}
+
+/* Packs a checked UID of n characters into (n + 2) / 2 bytes. */
+static void uid_pack(const char *uid, size_t n, uint8_t *out) {
+  memset(out, 0, (n + 2) / 2);
+  for (size_t i = 0; i < n; i++)
+    out[i / 2] |= (uint8_t)(uid_nibble(uid[i]) << (i % 2 ? 0 : 4));
+}
+
+/* Unpacks a UID from buf[0, len) into out (FL_IDX_UID_MAX + 1 bytes) and
+ * returns the bytes consumed, or 0 if it is truncated, -1 if malformed
+ * (bad nibble, empty, too long, non-zero padding). */
+static long uid_unpack(const uint8_t *buf, size_t len, char *out) {
+  for (size_t i = 0; i / 2 < len; i++) {
+    uint8_t nib = i % 2 ? buf[i / 2] & 0x0f : buf[i / 2] >> 4;
+    if (nib == 0) {
+      if (i == 0 || (i % 2 == 0 && (buf[i / 2] & 0x0f) != 0))
+        return -1;
+      out[i] = '\0';
+      return (long)(i / 2 + 1);
+    }
+    if (nib > 11 || i >= FL_IDX_UID_MAX)
+      return -1;
+    out[i] = nib == 1 ? '.' : (char)('0' + nib - 2);
+  }
+  return 0;
+}
+
 static int copy_field(char *dst, size_t cap, const char *src) {
   size_t n = bounded_len(src, cap - 1);
   if (n >= cap)
@@ -129,11 +160,16 @@ int fl_idx_key_encode(const fl_idx_key_t *k, enum fl_idx_level level, uint8_t *b
     if (rc != 0)
       return rc;
     size_t sl = strlen(strs[i]);
-    if (cap - n < sl + 1)
+    size_t need = i == 0 ? sl + 1 : (sl + 2) / 2;
+    if (cap - n < need)
       goto small;
-    memcpy(buf + n, strs[i], sl);
-    buf[n + sl] = 0;
-    n += sl + 1;
+    if (i == 0) {
+      memcpy(buf + n, strs[i], sl);
+      buf[n + sl] = 0;
+    } else {
+      uid_pack(strs[i], sl, buf + n);
+    }
+    n += need;
   }
   if (level == FL_IDX_LVL_KEY) {
     if (cap - n < 2)
@@ -158,18 +194,23 @@ int fl_idx_key_decode(const uint8_t *buf, size_t len, fl_idx_key_t *k, fl_errmsg
   k->pg = get_be32(buf);
   if (k->pg == FL_IDX_PG_RESERVED)
     return fl_errf(em, FL_ECORRUPT, "index key is a reserved metadata key");
-  for (int i = 0; i < 4; i++) {
-    const uint8_t *end = memchr(buf + pos, 0, len - pos);
-    if (!end)
+  const uint8_t *end = memchr(buf + pos, 0, len - pos);
+  if (!end)
+    return fl_errf(em, FL_ETRUNC, "index key ends inside its tenant");
+  size_t n = (size_t)(end - (buf + pos));
+  if (!tenant_chars_ok(buf + pos, n))
+    return fl_errf(em, FL_ECORRUPT, "index key has a malformed tenant (%zu bytes)", n);
+  memcpy(dst[0], buf + pos, n);
+  dst[0][n] = '\0';
+  pos += n + 1;
+  for (int i = 1; i < 4; i++) {
+    long used = uid_unpack(buf + pos, len - pos, dst[i]);
+    if (used == 0)
       return fl_errf(em, FL_ETRUNC, "index key ends inside its %s", names[i]);
-    size_t n = (size_t)(end - (buf + pos));
-    int ok = i == 0 ? tenant_chars_ok(buf + pos, n) : uid_chars_ok(buf + pos, n);
-    if (!ok)
-      return fl_errf(em, FL_ECORRUPT, "index key has a malformed %s (%zu bytes at %zu)",
-                     names[i], n, pos);
-    memcpy(dst[i], buf + pos, n);
-    dst[i][n] = '\0';
-    pos += n + 1;
+    if (used < 0)
+      return fl_errf(em, FL_ECORRUPT, "index key has a malformed %s at byte %zu", names[i],
+                     pos);
+    pos += (size_t)used;
   }
   if (len - pos < 2)
     return fl_errf(em, FL_ETRUNC, "index key ends before its fragment index");

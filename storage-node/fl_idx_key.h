@@ -12,23 +12,30 @@
 /* ---- Keys -----------------------------------------------------------------
  * Layout (docs/index.md has the same table):
  *
- *   OFFSET  SIZE    DESCRIPTION
- *   0       4       pg, big-endian u32, < FL_IDX_PG_RESERVED
- *   4       t+1     tenant, [a-z0-9][a-z0-9_-]{0,31}, then 0x00
- *   ..      s+1     StudyInstanceUID, [0-9.]{1,64}, then 0x00
- *   ..      r+1     SeriesInstanceUID, then 0x00
- *   ..      i+1     SOPInstanceUID, then 0x00
- *   ..      2       fragment index, big-endian u16
+ *   OFFSET  SIZE          DESCRIPTION
+ *   0       4             pg, big-endian u32, < FL_IDX_PG_RESERVED
+ *   4       t+1           tenant, [a-z0-9][a-z0-9_-]{0,31}, then 0x00
+ *   ..      (s+2)/2       StudyInstanceUID, packed UID (below)
+ *   ..      (r+2)/2       SeriesInstanceUID, packed UID
+ *   ..      (i+2)/2       SOPInstanceUID, packed UID
+ *   ..      2             fragment index, big-endian u16
  *
- * 0x00 sorts below every allowed character, so a shorter string sorts first
- * ("1.2.3" < "1.2.34") and the prefix "1.2.3\0" never matches "1.2.34".
+ * A packed UID holds one character per 4-bit nibble, high nibble first:
+ * '.' = 1, '0'..'9' = 2..11, then a terminator nibble 0, then a 0 nibble of
+ * padding if that ends mid-byte. UIDs are only digits and dots, so this
+ * halves the key (a 64-character UID takes 33 bytes). The terminator (0x00
+ * in the tenant, nibble 0 in UIDs) sorts below every allowed character, so a
+ * shorter string sorts first ("1.2.3" < "1.2.34") and no string's encoding
+ * is a prefix of another's: the study prefix of "1.2.3" never matches
+ * "1.2.34".
  * Keys whose first four bytes are FF FF FF FF are reserved for the index's
  * own metadata (checkpoint, format); no object key can start that way. */
 
 #define FL_IDX_TENANT_MAX 32
 #define FL_IDX_UID_MAX 64
 #define FL_IDX_PG_RESERVED 0xFFFFFFFFu
-#define FL_IDX_KEY_MAX (4 + (FL_IDX_TENANT_MAX + 1) + 3 * (FL_IDX_UID_MAX + 1) + 2)
+#define FL_IDX_UID_PACKED_MAX ((FL_IDX_UID_MAX + 2) / 2)
+#define FL_IDX_KEY_MAX (4 + (FL_IDX_TENANT_MAX + 1) + 3 * FL_IDX_UID_PACKED_MAX + 2)
 
 typedef struct fl_idx_key {
   uint32_t pg;                          /* placement group, < FL_IDX_PG_RESERVED */

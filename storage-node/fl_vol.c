@@ -28,8 +28,10 @@ struct fl_vol {
   int rfd;               /* buffered read descriptor (== wfd when !direct) */
   int direct;
   uint64_t max_size;
-  atomic_ullong end;     /* durable end; written by the appender only */
-  atomic_ullong max_seq;
+  atomic_ullong end;     /* durable end: advanced by fl_vol_sync */
+  atomic_ullong wend;    /* written end (>= end): advanced by fl_vol_write */
+  atomic_ullong max_seq; /* highest seq below end */
+  atomic_ullong wmax_seq; /* highest seq below wend */
   atomic_int sealed;
   int broken;            /* a failed append could not be undone: refuse more */
   fl_vol_super_t sb;     /* last superblock written; appender only */
@@ -61,7 +63,7 @@ uint64_t fl_vol_batch_bytes(const fl_vol_rec_in_t *recs, size_t n) {
 }
 
 int fl_vol_fits(fl_vol_t *v, uint64_t bytes) {
-  uint64_t end = atomic_load(&v->end);
+  uint64_t end = atomic_load(&v->wend);
   return end == FL_VOL_DATA_START || end + bytes <= v->max_size;
 }
 
@@ -137,12 +139,24 @@ static int fl__vol_stage(fl_vol_t *v, size_t need, fl_errmsg_t *em) {
   return 0;
 }
 
+/* Records that everything below wend (seqs up to wmax) is durable. */
+static void fl__vol_durable(fl_vol_t *v, uint64_t wend, uint64_t wmax) {
+  uint64_t e = atomic_load(&v->end);
+  while (e < wend && !atomic_compare_exchange_weak(&v->end, &e, wend)) {
+  }
+  uint64_t m = atomic_load(&v->max_seq);
+  while (m < wmax && !atomic_compare_exchange_weak(&v->max_seq, &m, wmax)) {
+  }
+}
+
 static int fl__vol_write_super(fl_vol_t *v, uint16_t state, fl_errmsg_t *em) {
   fl_vol_super_t sb = v->sb;
   sb.generation++;
   sb.state = state;
-  sb.checkpoint = atomic_load(&v->end);
-  sb.checkpoint_seq = atomic_load(&v->max_seq);
+  /* The slot's fdatasync also makes every written record durable. */
+  uint64_t wend = atomic_load(&v->wend), wmax = atomic_load(&v->wmax_seq);
+  sb.checkpoint = wend;
+  sb.checkpoint_seq = wmax;
   int rc = fl__vol_stage(v, FL_VOL_SB_SLOT, em);
   if (rc)
     return rc;
@@ -150,6 +164,7 @@ static int fl__vol_write_super(fl_vol_t *v, uint16_t state, fl_errmsg_t *em) {
   if (rc)
     return fl_errprefix(em, rc, "volume %s", v->path);
   v->sb = sb;
+  fl__vol_durable(v, wend, wmax);
   return 0;
 }
 
@@ -177,6 +192,7 @@ int fl_vol_create(const char *path, uint32_t id, const fl_vol_opts_t *o, fl_vol_
     goto fail;
   v->id = id;
   atomic_store(&v->end, FL_VOL_DATA_START);
+  atomic_store(&v->wend, FL_VOL_DATA_START);
   rc = v->io->ftruncate(v->io->ctx, v->wfd, FL_VOL_DATA_START);
   if (rc) {
     rc = fl_errf(em, fl__vol_ioerr(rc), "sizing new volume %s", path);
@@ -334,6 +350,8 @@ static int fl__vol_recover(fl_vol_t *v, uint64_t from, uint64_t size, fl_vol_rec
     rep->dropped_bytes = size - off;
   }
   atomic_store(&v->end, off);
+  atomic_store(&v->wend, off);
+  atomic_store(&v->wmax_seq, atomic_load(&v->max_seq));
   rep->end = off;
 fail:
   free(scratch);
@@ -378,6 +396,8 @@ int fl_vol_open(const char *path, const fl_vol_opts_t *o, fl_vol_t **out,
   if (v->sb.state == FL_VOL_STATE_SEALED) {
     atomic_store(&v->sealed, 1);
     atomic_store(&v->end, v->sb.checkpoint);
+    atomic_store(&v->wend, v->sb.checkpoint);
+    atomic_store(&v->wmax_seq, v->sb.checkpoint_seq);
     rep->end = v->sb.checkpoint;
   } else {
     rc = fl__vol_recover(v, v->sb.checkpoint, size, rep, em);
@@ -396,15 +416,15 @@ fail:
   return rc;
 }
 
-int fl_vol_append(fl_vol_t *v, const fl_vol_rec_in_t *recs, size_t n, uint64_t *offs,
-                  fl_errmsg_t *em) {
+int fl_vol_write(fl_vol_t *v, const fl_vol_rec_in_t *recs, size_t n, uint64_t *offs,
+                 fl_errmsg_t *em) {
   int rc;
   if (atomic_load(&v->sealed))
     return fl_errf(em, FL_EREFUSED, "volume %s is sealed", v->path);
   if (v->broken)
     return fl_errf(em, -EIO, "volume %s failed an earlier append and could not undo it",
                    v->path);
-  uint64_t end = atomic_load(&v->end);
+  uint64_t end = atomic_load(&v->wend);
   uint64_t total = 0;
   for (size_t i = 0; i < n; i++) {
     fl_vol_rec_hdr_t h = {.key_len = recs[i].key_len, .meta_len = recs[i].meta_len,
@@ -419,7 +439,7 @@ int fl_vol_append(fl_vol_t *v, const fl_vol_rec_in_t *recs, size_t n, uint64_t *
   rc = fl__vol_stage(v, (size_t)total, em);
   if (rc)
     return rc;
-  uint64_t pos = 0, max_seq = 0;
+  uint64_t pos = 0, max_seq = atomic_load(&v->wmax_seq);
   for (size_t i = 0; i < n; i++) {
     const fl_vol_rec_in_t *r = &recs[i];
     fl_vol_rec_hdr_t h = {
@@ -457,28 +477,58 @@ int fl_vol_append(fl_vol_t *v, const fl_vol_rec_in_t *recs, size_t n, uint64_t *
     }
     done += (uint64_t)w;
   }
-  rc = v->io->fdatasync(v->io->ctx, v->wfd);
-  if (rc)
-    goto undo;
-  fl__vol_note_seq(v, max_seq);
-  atomic_store(&v->end, end + total);
+  /* Seq before end: a sync that sees the new end also sees its seqs. */
+  atomic_store(&v->wmax_seq, max_seq);
+  atomic_store(&v->wend, end + total);
   return 0;
 undo:
   /* Cut whatever part of the batch reached the file, so nothing that was
-   * not acknowledged can be found by a later recovery scan. */
-  {
-    int t = v->io->ftruncate(v->io->ctx, v->wfd, end);
-    if (!t)
-      t = v->io->fdatasync(v->io->ctx, v->wfd);
-    if (t) {
-      v->broken = 1;
-      fl_error("vol", "%s: cannot truncate back to %llu after a failed append: %s", v->path,
-               (unsigned long long)end, fl_strerror(t));
-    }
-  }
+   * not acknowledged can be found by a later recovery scan. Earlier
+   * batches (below `end`) are untouched. */
+  fl_vol_undo_to(v, end);
   return fl_errf(em, fl__vol_ioerr(rc), "appending %llu bytes to %s at %llu: %s",
                  (unsigned long long)total, v->path, (unsigned long long)end,
                  fl_strerror(rc));
+}
+
+int fl_vol_sync(fl_vol_t *v, fl_errmsg_t *em) {
+  uint64_t wmax = atomic_load(&v->wmax_seq);
+  uint64_t wend = atomic_load(&v->wend);
+  if (wend <= atomic_load(&v->end))
+    return 0;
+  int rc = v->io->fdatasync(v->io->ctx, v->wfd);
+  if (rc)
+    return fl_errf(em, fl__vol_ioerr(rc), "syncing %s: %s", v->path, fl_strerror(rc));
+  fl__vol_durable(v, wend, wmax);
+  return 0;
+}
+
+int fl_vol_pending(fl_vol_t *v) { return atomic_load(&v->wend) > atomic_load(&v->end); }
+
+void fl_vol_undo(fl_vol_t *v) { fl_vol_undo_to(v, atomic_load(&v->end)); }
+
+void fl_vol_undo_to(fl_vol_t *v, uint64_t to) {
+  int t = v->io->ftruncate(v->io->ctx, v->wfd, to);
+  if (!t)
+    t = v->io->fdatasync(v->io->ctx, v->wfd);
+  if (t) {
+    v->broken = 1;
+    fl_error("vol", "%s: cannot truncate back to %llu after a failed append: %s", v->path,
+             (unsigned long long)to, fl_strerror(t));
+  }
+  /* wmax_seq stays: over-counting a seq is harmless, reusing one is not. */
+  atomic_store(&v->wend, to);
+}
+
+int fl_vol_append(fl_vol_t *v, const fl_vol_rec_in_t *recs, size_t n, uint64_t *offs,
+                  fl_errmsg_t *em) {
+  int rc = fl_vol_write(v, recs, n, offs, em);
+  if (rc)
+    return rc;
+  rc = fl_vol_sync(v, em);
+  if (rc)
+    fl_vol_undo(v);
+  return rc;
 }
 
 int fl_vol_seal(fl_vol_t *v, fl_errmsg_t *em) {

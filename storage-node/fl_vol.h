@@ -92,12 +92,33 @@ int fl_vol_fits(fl_vol_t *v, uint64_t bytes);
  * a record is invalid (FL_ETOOBIG, FL_ECORRUPT for a CRC mismatch). On an I/O
  * failure the file is truncated back so no partial record stays, and the
  * error is returned: FL_ENOSPC for a full disk, else -errno. The next append
- * works once the cause is gone. FL_EREFUSED if sealed. Calls must not
- * overlap (the group commit serialises them); reads may run alongside. */
+ * works once the cause is gone. FL_EREFUSED if sealed. Same as
+ * fl_vol_write + fl_vol_sync (+ fl_vol_undo if the sync fails). */
 int fl_vol_append(fl_vol_t *v, const fl_vol_rec_in_t *recs, size_t n, uint64_t *offs,
                   fl_errmsg_t *em);
 
-/* Marks v sealed (read-only) in its superblock; durable on return. */
+/* The two halves of an append, for pipelining (the group commit writes the
+ * next batch while the previous one syncs):
+ * fl_vol_write: one pwrite of n records after the written end; not durable
+ *   nor readable yet. A failed write cuts its own bytes back (errors as
+ *   fl_vol_append). Calls must not overlap each other or fl_vol_undo.
+ * fl_vol_sync: one fdatasync; on success every record written before the
+ *   call is durable and readable. May run alongside fl_vol_write. On
+ *   failure (FL_ENOSPC or -errno) the caller must fl_vol_undo (with no
+ *   write running) and fail every record written since the durable end.
+ * fl_vol_undo: truncates to the durable end, dropping written records.
+ * fl_vol_pending: 1 if some written records are not durable yet. */
+int fl_vol_write(fl_vol_t *v, const fl_vol_rec_in_t *recs, size_t n, uint64_t *offs,
+                 fl_errmsg_t *em);
+int fl_vol_sync(fl_vol_t *v, fl_errmsg_t *em);
+void fl_vol_undo(fl_vol_t *v);
+/* Truncates to `to` (>= the durable end) and marks the volume broken if even
+ * that fails. */
+void fl_vol_undo_to(fl_vol_t *v, uint64_t to);
+int fl_vol_pending(fl_vol_t *v);
+
+/* Marks v sealed (read-only) in its superblock; durable on return, and so
+ * is every record written before (the superblock's fdatasync covers them). */
 int fl_vol_seal(fl_vol_t *v, fl_errmsg_t *em);
 
 /* Reads the record at off (below the durable end) into rec and, if payload is

@@ -104,6 +104,22 @@ static void test_put_get_tombstone(void) {
   FL_CHECK_OK(fl_idx_batch_forget(b, &k, NULL));
   FL_CHECK_OK(fl_idx_batch_commit(b, NULL));
   FL_CHECK_ERR(fl_idx_get(idx, &k, FL_IDX_WITH_TOMBSTONES, &out, NULL), FL_ENOTFOUND);
+  /* In one batch: apply, forget, then an older record: it is applied since
+   * the key has no entry any more; the ops land in order. */
+  v.seq = 30;
+  FL_CHECK_OK(fl_idx_batch_begin(idx, &b, NULL));
+  FL_CHECK_OK(fl_idx_batch_apply(b, &k, &v, &applied, NULL));
+  FL_CHECK_EQ(applied, 1);
+  FL_CHECK_OK(fl_idx_batch_forget(b, &k, NULL));
+  v.seq = 20;
+  FL_CHECK_OK(fl_idx_batch_apply(b, &k, &v, &applied, NULL));
+  FL_CHECK_EQ(applied, 1);
+  v.seq = 19;
+  FL_CHECK_OK(fl_idx_batch_apply(b, &k, &v, &applied, NULL));
+  FL_CHECK_EQ(applied, 0);
+  FL_CHECK_OK(fl_idx_batch_commit(b, NULL));
+  FL_CHECK_OK(fl_idx_get(idx, &k, 0, &out, NULL));
+  FL_CHECK(out.seq == 20);
   drop_idx(idx, "basic");
 }
 
@@ -558,6 +574,31 @@ static void test_crash_resume_from_checkpoint(void) {
   drop_idx(orig, "orig2");
 }
 
+/* An index written in another format is refused with a hint to rebuild. */
+static void test_format_version(void) {
+  char p[600];
+  fl_idx_close(open_idx("format"));
+  path_of(p, sizeof p, "format");
+  static const char fmt_key[] = {(char)0xff, (char)0xff, (char)0xff, (char)0xff, 'f', 'm', 't'};
+  char *err = NULL;
+  rocksdb_options_t *o = rocksdb_options_create();
+  rocksdb_t *db = rocksdb_open(o, p, &err);
+  FL_CHECK(err == NULL);
+  rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+  rocksdb_put(db, wo, fmt_key, sizeof fmt_key, "\x02", 1, &err);
+  FL_CHECK(err == NULL);
+  rocksdb_writeoptions_destroy(wo);
+  rocksdb_close(db);
+  rocksdb_options_destroy(o);
+  fl_idx_t *idx = NULL;
+  fl_errmsg_t em = {{0}};
+  FL_CHECK_ERR(fl_idx_open(p, NULL, &idx, &em), FL_EVERSION);
+  FL_CHECK(idx == NULL);
+  FL_CHECK(strstr(em.msg, "rebuild") != NULL);
+  FL_CHECK_OK(fl_idx_destroy(p, NULL));
+  rmdir(p);
+}
+
 static void test_bad_path(void) {
   fl_idx_t *idx = NULL;
   fl_errmsg_t em = {{0}};
@@ -585,6 +626,7 @@ int main(void) {
   FL_RUN(test_corrupt_value);
   FL_RUN(test_rebuild_equals_original);
   FL_RUN(test_crash_resume_from_checkpoint);
+  FL_RUN(test_format_version);
   FL_RUN(test_bad_path);
   rmdir(base);
   FL_DONE();

@@ -168,18 +168,42 @@ static void test_key_refusals(void) {
   /* Small buffers are refused, not overrun. */
   k = mk(1, "h", "1.2", "1.3", "1.4", 2);
   uint8_t buf[FL_IDX_KEY_MAX];
-  size_t n;
-  for (size_t cap = 0; cap < 4 + 2 + 4 + 4 + 4 + 2; cap++)
+  size_t n, full = enc(&k, FL_IDX_LVL_KEY, buf);
+  FL_CHECK_EQ(full, 4 + 2 + 2 + 2 + 2 + 2);
+  for (size_t cap = 0; cap < full; cap++)
     FL_CHECK_ERR(fl_idx_key_encode(&k, FL_IDX_LVL_KEY, buf, cap, &n, NULL), FL_ETOOBIG);
   /* Garbage keys: a reserved pg, a bad character, a missing terminator. */
   static const uint8_t meta[] = {0xff, 0xff, 0xff, 0xff, 'c', 'k', 'p', 't'};
   FL_CHECK_ERR(fl_idx_key_decode(meta, sizeof meta, &k, NULL), FL_ECORRUPT);
-  static const uint8_t bad[] = {0, 0, 0, 1, 'h', 0, '1', 'x', 0, '1', 0, '1', 0, 0, 0};
+  /* The packed form of "h", "1.2", "1.3", "1.4", fragment 2, then defects. */
+  static const uint8_t good[] = {0, 0, 0, 1, 'h', 0, 0x31, 0x40, 0x31, 0x50, 0x31, 0x60, 0, 2};
+  FL_CHECK_EQ(sizeof good, full);
+  FL_CHECK_MEM(good, buf, full);
+  uint8_t bad[sizeof good];
+  memcpy(bad, good, sizeof bad);
+  bad[7] = 0xC0; /* nibble 12 is no character */
   FL_CHECK_ERR(fl_idx_key_decode(bad, sizeof bad, &k, &em), FL_ECORRUPT);
   FL_CHECK(strstr(em.msg, "study UID") != NULL);
-  static const uint8_t empty_uid[] = {0, 0, 0, 1, 'h', 0, 0, '1', 0, '1', 0, 0, 0};
-  FL_CHECK_ERR(fl_idx_key_decode(empty_uid, sizeof empty_uid, &k, NULL), FL_ECORRUPT);
-  FL_CHECK_ERR(fl_idx_key_decode(bad, 0, &k, NULL), FL_ETRUNC);
+  memcpy(bad, good, sizeof bad);
+  bad[8] = 0x00; /* empty series UID */
+  FL_CHECK_ERR(fl_idx_key_decode(bad, sizeof bad, &k, &em), FL_ECORRUPT);
+  FL_CHECK(strstr(em.msg, "series UID") != NULL);
+  /* Study "12" ends in a high nibble and is padded: "12", "1", "1". */
+  uint8_t pad[] = {0, 0, 0, 1, 'h', 0, 0x34, 0x00, 0x30, 0x30, 0, 0};
+  FL_CHECK_OK(fl_idx_key_decode(pad, sizeof pad, &k, NULL));
+  FL_CHECK_STR(k.study, "12");
+  pad[7] = 0x05; /* non-zero padding after the terminator nibble */
+  FL_CHECK_ERR(fl_idx_key_decode(pad, sizeof pad, &k, NULL), FL_ECORRUPT);
+  memcpy(bad, good, sizeof bad);
+  bad[11] = 0x66; /* no terminator: the SOP UID runs to the end */
+  FL_CHECK_ERR(fl_idx_key_decode(bad, 12, &k, NULL), FL_ETRUNC);
+  FL_CHECK_ERR(fl_idx_key_decode(good, 0, &k, NULL), FL_ETRUNC);
+  /* A 65-character UID cannot be smuggled in through the packed form. */
+  uint8_t longk[4 + 2 + 40 + 2 + 2 + 2] = {0, 0, 0, 1, 'h', 0};
+  memset(longk + 6, 0x33, 33); /* 66 nibbles of '1', no terminator in reach */
+  longk[39] = 0x30;            /* terminator after 65 characters */
+  longk[40] = 0x30;
+  FL_CHECK_ERR(fl_idx_key_decode(longk, 4 + 2 + 35, &k, NULL), FL_ECORRUPT);
 }
 
 static fl_idx_value_t sample_value(void) {
