@@ -184,7 +184,10 @@ small:
   return fl_errf(em, FL_ETOOBIG, "key buffer of %zu bytes is too small", cap);
 }
 
-int fl_idx_key_decode(const uint8_t *buf, size_t len, fl_idx_key_t *k, fl_errmsg_t *em) {
+/* Decodes pg .. SOP UID; with_frag says whether a fragment index follows
+ * (an index key) or the input ends there (an object key). */
+static int key_decode(const uint8_t *buf, size_t len, int with_frag, fl_idx_key_t *k,
+                      fl_errmsg_t *em) {
   char *dst[4] = {k->tenant, k->study, k->series, k->sop};
   static const char *const names[4] = {"tenant", "study UID", "series UID",
                                        "SOP instance UID"};
@@ -212,12 +215,24 @@ int fl_idx_key_decode(const uint8_t *buf, size_t len, fl_idx_key_t *k, fl_errmsg
                      pos);
     pos += (size_t)used;
   }
-  if (len - pos < 2)
+  size_t tail = with_frag ? 2 : 0;
+  if (len - pos < tail)
     return fl_errf(em, FL_ETRUNC, "index key ends before its fragment index");
-  if (len - pos > 2)
-    return fl_errf(em, FL_ECORRUPT, "index key has %zu trailing bytes", len - pos - 2);
-  k->frag = (uint16_t)(buf[pos] << 8 | buf[pos + 1]);
+  if (len - pos > tail)
+    return fl_errf(em, FL_ECORRUPT, "index key has %zu trailing bytes", len - pos - tail);
+  if (with_frag)
+    k->frag = (uint16_t)(buf[pos] << 8 | buf[pos + 1]);
   return 0;
+}
+
+int fl_idx_key_decode(const uint8_t *buf, size_t len, fl_idx_key_t *k, fl_errmsg_t *em) {
+  return key_decode(buf, len, 1, k, em);
+}
+
+int fl_idx_objkey_decode(const uint8_t *buf, size_t len, uint16_t frag, fl_idx_key_t *k,
+                         fl_errmsg_t *em) {
+  k->frag = frag;
+  return key_decode(buf, len, 0, k, em);
 }
 
 /* ---- Values ---------------------------------------------------------------- */

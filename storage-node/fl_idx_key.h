@@ -75,6 +75,12 @@ int fl_idx_key_encode(const fl_idx_key_t *k, enum fl_idx_level level, uint8_t *b
  * buf is borrowed for the call; k is unspecified after an error. */
 int fl_idx_key_decode(const uint8_t *buf, size_t len, fl_idx_key_t *k, fl_errmsg_t *em);
 
+/* Decodes an object key: the FL_IDX_LVL_OBJECT encoding (pg .. SOP UID, no
+ * fragment index), which is what a volume record stores; k->frag is set to
+ * frag. Same refusals as fl_idx_key_decode. */
+int fl_idx_objkey_decode(const uint8_t *buf, size_t len, uint16_t frag, fl_idx_key_t *k,
+                         fl_errmsg_t *em);
+
 /* Field validators (0, FL_EUID for a UID, -EINVAL for a tenant). The index accepts UIDs of
  * digits and dots, 1..64 characters; fuller DICOM UID rules are checked
  * where objects enter the system. */

@@ -1,6 +1,7 @@
 /* Fuzz target for the index value decoder (and, on the same bytes, the key
- * decoder): any input either decodes into a value that re-encodes to the
- * very same bytes, or is refused with an error; never a crash or overread.
+ * and object-key decoders): any input either decodes into something that
+ * re-encodes to the very same bytes, or is refused with an error; never a
+ * crash or overread.
  * Each input is also tried "resealed" (its length field and CRC fixed up)
  * so mutations reach the structure checks behind the CRC. */
 #include <stdint.h>
@@ -44,6 +45,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t kb[FL_IDX_KEY_MAX];
     size_t n = 0;
     if (fl_idx_key_encode(&k, FL_IDX_LVL_KEY, kb, sizeof kb, &n, &em) != 0 || n != size ||
+        memcmp(kb, data, n) != 0)
+      abort();
+  }
+  if (fl_idx_objkey_decode(data, size, 1, &k, &em) == 0) {
+    uint8_t kb[FL_IDX_KEY_MAX];
+    size_t n = 0;
+    if (fl_idx_key_encode(&k, FL_IDX_LVL_OBJECT, kb, sizeof kb, &n, &em) != 0 || n != size ||
         memcmp(kb, data, n) != 0)
       abort();
   }

@@ -142,6 +142,18 @@ static void test_key_round_trip(void) {
   /* Every truncation is refused, and so are trailing bytes. */
   for (size_t i = 0; i < n; i++)
     FL_CHECK_ERR(fl_idx_key_decode(buf, i, &d, NULL), FL_ETRUNC);
+  /* The object key (what a volume record stores) is the key minus the
+   * fragment index, and decodes back with the fragment given apart. */
+  uint8_t ob[FL_IDX_KEY_MAX];
+  size_t on = enc(&k, FL_IDX_LVL_OBJECT, ob);
+  FL_CHECK_EQ(on, n - 2);
+  FL_CHECK_MEM(ob, buf, on);
+  FL_CHECK_OK(fl_idx_objkey_decode(ob, on, 7, &d, NULL));
+  FL_CHECK_STR(d.sop, k.sop);
+  FL_CHECK_EQ(d.frag, 7);
+  FL_CHECK_ERR(fl_idx_objkey_decode(buf, n, 7, &d, NULL), FL_ECORRUPT);
+  for (size_t i = 0; i < on; i++)
+    FL_CHECK_ERR(fl_idx_objkey_decode(ob, i, 7, &d, NULL), FL_ETRUNC);
   uint8_t big[FL_IDX_KEY_MAX + 1];
   memcpy(big, buf, n);
   big[n] = 0;
