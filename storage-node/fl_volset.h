@@ -70,7 +70,8 @@ uint64_t fl_volset_active_end(fl_volset_t *s);
 uint64_t fl_volset_volume_bytes(fl_volset_t *s, uint32_t vol_id);
 /* Total bytes of all volume files (their durable ends). */
 uint64_t fl_volset_bytes(fl_volset_t *s);
-void fl_volset_commit_stats(fl_volset_t *s, uint64_t *flushes, uint64_t *requests);
+/* Group-commit syncs (fdatasync rounds) and finished requests so far. */
+void fl_volset_commit_stats(fl_volset_t *s, uint64_t *syncs, uint64_t *requests);
 
 /* Index rebuild: calls fn for every valid record header of every volume, in
  * volume then file order. h is borrowed for the call. fn returns 0 to go on,
