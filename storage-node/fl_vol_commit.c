@@ -135,6 +135,11 @@ int fl_vol_commit_submit(fl_vol_commit_t *c, fl_vol_commit_req_t *r) {
         c->blocked = 0;
       } else {
         c->syncs++;
+        if (c->ops.durable) {
+          pthread_mutex_unlock(&c->mu);
+          c->ops.durable(c->ctx, mine);
+          pthread_mutex_lock(&c->mu);
+        }
       }
       fl__commit_finish(c, mine, rc);
       c->syncing = 0;

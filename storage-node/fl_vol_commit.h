@@ -23,11 +23,15 @@ typedef struct fl_vol_commit_req {
  * write: writes n requests in order and sets each one's rc (non-zero: it
  *   failed and is finished; zero: written, waiting for a sync).
  * sync: makes every request written before the call durable; 0 or error.
- * undo: after a failed sync, drops everything written but not durable. */
+ * undo: after a failed sync, drops everything written but not durable.
+ * durable (optional): after a successful sync, the requests it made durable
+ *   (linked by next, in write order) before any of them is finished; it may
+ *   set a request's rc. Runs in the sync stage, so calls are in order. */
 typedef struct fl_vol_commit_ops {
   void (*write)(void *ctx, fl_vol_commit_req_t **reqs, size_t n);
   int (*sync)(void *ctx);
   void (*undo)(void *ctx);
+  void (*durable)(void *ctx, fl_vol_commit_req_t *list);
 } fl_vol_commit_ops_t;
 
 typedef struct fl_vol_commit {

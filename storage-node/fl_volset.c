@@ -47,7 +47,9 @@ struct fl_volset {
   fl_vol_commit_t commit;
   fl_vol_rec_in_t *scratch; /* commit leader only */
   uint64_t *offs;
-  fl_volset_loc_t *locs;    /* commit leader only: where scratch landed */
+  fl_vol_rec_in_t *drecs;   /* durable stage only: records handed to the hook */
+  fl_volset_loc_t *dlocs;
+  size_t dcap;
   size_t scratch_cap;
 };
 
@@ -167,10 +169,6 @@ static int fl__scratch(fl_volset_t *s, size_t n) {
   if (!o)
     return -ENOMEM;
   s->offs = o;
-  fl_volset_loc_t *l = realloc(s->locs, cap * sizeof *l);
-  if (!l)
-    return -ENOMEM;
-  s->locs = l;
   s->scratch_cap = cap;
   return 0;
 }
@@ -219,11 +217,6 @@ static void fl__write(void *ctx, fl_vol_commit_req_t **reqs, size_t n) {
         }
       }
       rc = fl_vol_write(s->active->v, s->scratch, nrec, s->offs, &em);
-    }
-    if (!rc && s->o.durable) {
-      for (size_t x = 0; x < nrec; x++)
-        s->locs[x] = (fl_volset_loc_t){s->active->id, s->offs[x], s->scratch[x].seq};
-      rc = s->o.durable(s->o.durable_ctx, s->scratch, s->locs, nrec, &em);
     }
     size_t k = 0;
     for (size_t r = i; r < j; r++) {
@@ -287,7 +280,55 @@ static void fl__undo(void *ctx) {
   free(p);
 }
 
-static const fl_vol_commit_ops_t fl__commit_ops = {fl__write, fl__sync, fl__undo};
+/* Durable stage: hands every record the last sync made durable, in file
+ * order, to the set's durable hook in one call, then lets the writers go. */
+static void fl__durable(void *ctx, fl_vol_commit_req_t *list) {
+  fl_volset_t *s = ctx;
+  if (!s->o.durable)
+    return;
+  size_t n = 0;
+  for (fl_vol_commit_req_t *q = list; q; q = q->next) {
+    fl__put_t *p = q->arg;
+    if (p->recs)
+      n += p->n;
+  }
+  if (n > s->dcap) {
+    size_t cap = s->dcap ? s->dcap : 64;
+    while (cap < n)
+      cap *= 2;
+    fl_vol_rec_in_t *r = realloc(s->drecs, cap * sizeof *r);
+    if (r)
+      s->drecs = r;
+    fl_volset_loc_t *l = r ? realloc(s->dlocs, cap * sizeof *l) : NULL;
+    if (l)
+      s->dlocs = l;
+    if (!r || !l) {
+      for (fl_vol_commit_req_t *q = list; q; q = q->next)
+        q->rc = -ENOMEM;
+      return;
+    }
+    s->dcap = cap;
+  }
+  size_t k = 0;
+  for (fl_vol_commit_req_t *q = list; q; q = q->next) {
+    fl__put_t *p = q->arg;
+    for (size_t x = 0; p->recs && x < p->n; x++, k++) {
+      s->drecs[k] = p->recs[x];
+      s->drecs[k].seq = p->locs[x].seq;
+      s->dlocs[k] = p->locs[x];
+    }
+  }
+  fl_errmsg_t em = {{0}};
+  int rc = n ? s->o.durable(s->o.durable_ctx, s->drecs, s->dlocs, n, &em) : 0;
+  if (rc)
+    for (fl_vol_commit_req_t *q = list; q; q = q->next) {
+      fl__put_t *p = q->arg;
+      q->rc = rc;
+      p->em = em;
+    }
+}
+
+static const fl_vol_commit_ops_t fl__commit_ops = {fl__write, fl__sync, fl__undo, fl__durable};
 
 /* ---- open / close --------------------------------------------------------- */
 
@@ -301,7 +342,8 @@ void fl_volset_close(fl_volset_t *s) {
   free(s->slots);
   free(s->scratch);
   free(s->offs);
-  free(s->locs);
+  free(s->drecs);
+  free(s->dlocs);
   free(s->dir);
   free(s);
 }

@@ -20,8 +20,9 @@ typedef struct fl_volset_loc {
   uint64_t seq;
 } fl_volset_loc_t;
 
-/* Called by the group-commit leader after each durable batch, in file order,
- * before any writer of the batch wakes, with the records (seq assigned) and
+/* Called by the group commit's sync stage after each successful fdatasync,
+ * with every record it made durable, in file order, before any of their
+ * writers wakes, with the records (seq assigned) and
  * where they landed; both borrowed for the call. A node updates its index
  * here, so index order is volume order and a write is acknowledged only
  * once it can be found. A non-zero return fails every append of the batch

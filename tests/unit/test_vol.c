@@ -757,7 +757,7 @@ static void *fake_submitter(void *p) {
 static void test_commit_pipeline(void) {
   static fake_disk_t d = {.mu = PTHREAD_MUTEX_INITIALIZER};
   fl_vol_commit_t c;
-  fl_vol_commit_ops_t ops = {fake_write, fake_sync, fake_undo};
+  fl_vol_commit_ops_t ops = {fake_write, fake_sync, fake_undo, NULL};
   FL_CHECK_OK(fl_vol_commit_init(&c, &ops, &d, 0));
   fake_arg_t a[FK_THREADS];
   pthread_t th[FK_THREADS];
