@@ -182,7 +182,8 @@ typedef struct fl__study {
 } fl__study_t;
 
 static void fl__uid(uint64_t key, uint64_t label, uint64_t index, char out[FL_UID_BUF]) {
-  uint64_t hi = fl__mix(key ^ fl__mix(label) ^ fl__mix(index * 0x9e37u + 1));
+  /* Chained, never XOR-ed side by side: a ^ b cancels for swapped inputs. */
+  uint64_t hi = fl__mix(fl__mix(key ^ label) ^ index);
   uint64_t lo = fl__mix(hi ^ label);
   uint8_t b[16];
   for (int i = 0; i < 8; i++) {
@@ -195,8 +196,9 @@ static void fl__uid(uint64_t key, uint64_t label, uint64_t index, char out[FL_UI
 static void fl__study_init(fl__study_t *st, const fl_gen_opts_t *o) {
   memset(st, 0, sizeof *st);
   st->spec = &fl__specs[o->modality];
-  st->key = fl__mix(o->seed) ^ fl__mix(fl__fnv(o->study_uid) + 1) ^
-            fl__mix(fl__fnv(o->patient_id) + 2) ^ fl__mix((uint64_t)o->modality + 3);
+  st->key = fl__mix(fl__mix(fl__mix(fl__mix(o->seed) ^ fl__fnv(o->study_uid)) ^
+                            fl__fnv(o->patient_id)) ^
+                    (uint64_t)o->modality);
   st->count = fl_gen_instance_count(o);
   st->frames = fl__frames(o);
   /* The patient and the study depend on the seed alone, so studies of
