@@ -54,7 +54,6 @@ class fl_membuf : public std::streambuf {
   }
 };
 
-const gdcm::Tag kPixelData(0x7fe0, 0x0010);
 
 struct fl_attr {
   uint16_t group, element;
@@ -501,9 +500,14 @@ int parse(const unsigned char *buf, size_t len, fl_dicom_info_t *out, fl_errmsg_
   std::istream is(&sb);
   gdcm::Reader reader;
   reader.SetStream(is);
-  std::set<gdcm::Tag> skip;
-  skip.insert(kPixelData);
-  bool ok = reader.ReadUpToTag(kPixelData, skip);
+  // Only the attributes below are kept; GDCM stops at the highest of them
+  // (Rows), well before Pixel Data, which is therefore never loaded.
+  static const std::set<gdcm::Tag> wanted = {
+      {0x0008, 0x0016}, {0x0008, 0x0018}, {0x0008, 0x0020}, {0x0008, 0x0050},
+      {0x0008, 0x0060}, {0x0010, 0x0010}, {0x0010, 0x0020}, {0x0020, 0x000d},
+      {0x0020, 0x000e}, {0x0020, 0x0011}, {0x0020, 0x0013}, {0x0028, 0x0008},
+      {0x0028, 0x0010}};
+  bool ok = reader.ReadSelectedTags(wanted);
   int notdicom = out->has_part10 ? FL_EDICOM : FL_ENOTDICOM;
   if (!ok)
     return out->has_part10 ? fl_errf(em, FL_EDICOM, "truncated or malformed DICOM data set")
