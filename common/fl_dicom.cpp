@@ -1,7 +1,9 @@
-// The GDCM shim, the only C++ in the tree: parses a DICOM instance from a
-// memory buffer through a zero-copy std::streambuf, stops at Pixel Data
-// without loading it, and hands back plain C structs. Every exception is
-// caught here; nothing C++ crosses the extern "C" boundary.
+// The GDCM shim, the only C++ in the tree: checks the element structure of a
+// DICOM instance in a memory buffer, then lets GDCM read the few attributes
+// it returns through a zero-copy std::streambuf, stopping before Pixel Data,
+// and hands back plain C structs. Every exception is caught here; nothing
+// C++ crosses the extern "C" boundary. (A deflated data set is the one case
+// that is copied: it is inflated once to be checked.)
 #include "fl_dicom.h"
 
 #include <cerrno>
@@ -14,8 +16,8 @@
 #include <string>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <dlfcn.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <gdcmDataSet.h>
@@ -507,7 +509,12 @@ int parse(const unsigned char *buf, size_t len, fl_dicom_info_t *out, fl_errmsg_
       {0x0008, 0x0060}, {0x0010, 0x0010}, {0x0010, 0x0020}, {0x0020, 0x000d},
       {0x0020, 0x000e}, {0x0020, 0x0011}, {0x0020, 0x0013}, {0x0028, 0x0008},
       {0x0028, 0x0010}};
-  bool ok = reader.ReadSelectedTags(wanted);
+  // ReadSelectedTags ends by seeking its stream to the end when the data set
+  // stops short of Rows, which an inflating stream cannot do (GDCM then
+  // asserts): a deflated data set is read up to Pixel Data, skipping it.
+  static const std::set<gdcm::Tag> pixel_data = {{0x7fe0, 0x0010}};
+  bool ok = deflated ? reader.ReadUpToTag(*pixel_data.begin(), pixel_data)
+                     : reader.ReadSelectedTags(wanted);
   int notdicom = out->has_part10 ? FL_EDICOM : FL_ENOTDICOM;
   if (!ok)
     return out->has_part10 ? fl_errf(em, FL_EDICOM, "truncated or malformed DICOM data set")
