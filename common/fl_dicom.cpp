@@ -424,9 +424,17 @@ int precheck(const unsigned char *buf, size_t len, fl_dicom_info_t *out, bool *d
     return fl_errf(em, notdicom, "no data set after the meta group");
   walker w = {buf, len, false, false, out, em};
   if (!has_meta) {
-    // No meta group: GDCM guesses the encoding from the first element; an
-    // explicit VR shows as two upper-case letters after the tag.
-    w.implicit = !(len >= 6 && vr_known(buf + 4));
+    // No meta group: GDCM guesses the encoding from the first element, and
+    // the walk must guess the same. An instance's data set opens with group
+    // 0008 (SOP Class UID is in it), read little endian; an explicit VR
+    // shows as two known VR letters after the tag. Anything else (a byte-
+    // swapped group that GDCM would read big endian, command groups) is
+    // refused rather than guessed differently.
+    if (len < 8 || load16(buf, false) != 0x0008)
+      return fl_errf(em, FL_ENOTDICOM,
+                     "not DICOM: no preamble or meta group, and the data is not a data set "
+                     "opening with group 0008");
+    w.implicit = !vr_known(buf + 4);
   } else if (strcmp(ts, kTsImplicit) == 0) {
     w.implicit = true;
   } else if (strcmp(ts, kTsBig) == 0) {
