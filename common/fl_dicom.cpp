@@ -21,7 +21,9 @@
 #include <zlib.h>
 
 #include <gdcmDataSet.h>
+#include <gdcmDicts.h>
 #include <gdcmFileMetaInformation.h>
+#include <gdcmGlobal.h>
 #include <gdcmReader.h>
 #include <gdcmTrace.h>
 #include <gdcmTransferSyntax.h>
@@ -208,6 +210,12 @@ bool vr_known(const unsigned char *vr) {
 
 int walk_items(walker &w, size_t p, size_t end, bool undef, int depth, size_t *next);
 
+// Whether GDCM's public dictionary gives the tag the VR SQ.
+bool dict_sq(uint16_t g, uint16_t e) {
+  static const gdcm::Dicts &dicts = gdcm::Global::GetInstance().GetDicts();
+  return dicts.GetDictEntry(gdcm::Tag(g, e)).GetVR() == gdcm::VR::SQ;
+}
+
 // Where a walk loop stands at p: 0 when a defined-length container is done
 // (*next = p), 1 when at least a header's 8 bytes follow, or an error.
 int walk_step(walker &w, size_t p, size_t end, bool undef, int depth, const char *what,
@@ -271,8 +279,11 @@ int walk_elements(walker &w, size_t p, size_t end, bool undef, int depth, size_t
         return fl_errf(w.em, FL_EDICOM, "element (%04X,%04X) at offset %zu has an undefined "
                                         "length but is not a sequence",
                        g, e, p - hdr);
+      walker inner = w;
+      inner.implicit = w.implicit || un;  // a UN sequence holds implicit VR items
+      inner.big = w.big && !un;
       rc = g == 0x7fe0 && e == 0x0010 ? walk_fragments(w.b, end, p, &p, w.em)
-                                      : walk_items(w, p, end, true, depth + 1, &p);
+                                      : walk_items(inner, p, end, true, depth + 1, &p);
       if (rc != 0)
         return rc;
       continue;
@@ -281,11 +292,16 @@ int walk_elements(walker &w, size_t p, size_t end, bool undef, int depth, size_t
       return fl_errf(w.em, FL_EDICOM,
                      "truncated: element (%04X,%04X) at offset %zu needs %u bytes, %zu remain", g,
                      e, p - hdr, vl, end - p);
-    // Implicit VR (and UN) give no VR: a value that opens with an item tag
-    // is a sequence to GDCM's dictionary, so it is walked as one.
-    bool items = sq || ((w.implicit || un) && vl >= 8 && load16(w.b + p, false) == 0xfffe &&
-                        load16(w.b + p + 2, false) == 0xe000);
-    if (items && (rc = walk_items(w, p, p + vl, false, depth + 1, &p)) != 0)
+    // Implicit VR (and UN) give no VR: GDCM reads the value as a sequence
+    // when its dictionary says SQ, and so must the walk; a value that opens
+    // with an item tag is walked as one too.
+    bool items = sq || ((w.implicit || un) &&
+                        (dict_sq(g, e) || (vl >= 8 && load16(w.b + p, false) == 0xfffe &&
+                                           load16(w.b + p + 2, false) == 0xe000)));
+    walker inner = w;
+    inner.implicit = w.implicit || un;
+    inner.big = w.big && !un;
+    if (items && (rc = walk_items(inner, p, p + vl, false, depth + 1, &p)) != 0)
       return rc;
     if (!items)
       p += vl;
