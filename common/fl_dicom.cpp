@@ -269,6 +269,11 @@ int walk_elements(walker &w, size_t p, size_t end, bool undef, int depth, size_t
         hdr = 8;
       }
     }
+    // A group length is a 4-byte UL; GDCM reads a longer one as 4 bytes
+    // and would part ways with this walk.
+    if (e == 0x0000 && vl != 4)
+      return fl_errf(w.em, FL_EDICOM, "group length (%04X,0000) at offset %zu has length %u", g,
+                     p, vl);
     p += hdr;
     if (depth == 0 && g == 0x7fe0 && e == 0x0010) {
       *next = p;
