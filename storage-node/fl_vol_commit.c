@@ -69,14 +69,28 @@ static void fl__commit_finish(fl_vol_commit_t *c, fl_vol_commit_req_t *list, int
       list->rc = rc;
     list->done = 1;
     c->requests++;
+    pthread_cond_signal(&list->cv);
     list = next;
   }
+}
+
+/* After a stage changed (mu held): wakes the submitter that should take a
+ * free stage next, the oldest queued one for the write stage, the oldest
+ * written one for the sync stage. Every other submitter sleeps on. */
+static void fl__commit_kick(fl_vol_commit_t *c) {
+  if (!c->writing && !c->blocked && c->head)
+    pthread_cond_signal(&c->head->cv);
+  if (!c->syncing && c->wr_head)
+    pthread_cond_signal(&c->wr_head->cv);
 }
 
 int fl_vol_commit_submit(fl_vol_commit_t *c, fl_vol_commit_req_t *r) {
   r->done = 0;
   r->rc = 0;
   r->next = NULL;
+  int e = pthread_cond_init(&r->cv, NULL);
+  if (e)
+    return -e;
   pthread_mutex_lock(&c->mu);
   if (c->tail)
     c->tail->next = r;
@@ -102,6 +116,7 @@ int fl_vol_commit_submit(fl_vol_commit_t *c, fl_vol_commit_req_t *r) {
         if (q->rc) {
           q->done = 1;
           c->requests++;
+          pthread_cond_signal(&q->cv);
           continue;
         }
         if (c->wr_tail)
@@ -111,7 +126,9 @@ int fl_vol_commit_submit(fl_vol_commit_t *c, fl_vol_commit_req_t *r) {
         c->wr_tail = q;
       }
       c->writing = 0;
-      pthread_cond_broadcast(&c->cv);
+      if (c->blocked)
+        pthread_cond_broadcast(&c->cv);
+      fl__commit_kick(c);
       continue;
     }
     if (!c->syncing && c->wr_head) {
@@ -143,13 +160,16 @@ int fl_vol_commit_submit(fl_vol_commit_t *c, fl_vol_commit_req_t *r) {
       }
       fl__commit_finish(c, mine, rc);
       c->syncing = 0;
-      pthread_cond_broadcast(&c->cv);
+      fl__commit_kick(c);
       continue;
     }
-    pthread_cond_wait(&c->cv, &c->mu);
+    pthread_cond_wait(&r->cv, &c->mu);
   }
   int rc = r->rc;
+  /* Whoever takes a stage next may be asleep behind this one: pass it on. */
+  fl__commit_kick(c);
   pthread_mutex_unlock(&c->mu);
+  pthread_cond_destroy(&r->cv);
   return rc;
 }
 

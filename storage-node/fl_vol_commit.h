@@ -15,6 +15,8 @@ typedef struct fl_vol_commit_req {
   uint64_t bytes;  /* size, used to cap a batch */
   int rc;          /* OUT: 0, or the error of the write or sync */
   int done;        /* guarded by the commit mutex */
+  pthread_cond_t cv; /* the submitter sleeps on its own: woken only when it
+                      * is done or must take a stage, not on every change */
   struct fl_vol_commit_req *next;
 } fl_vol_commit_req_t;
 
@@ -36,7 +38,7 @@ typedef struct fl_vol_commit_ops {
 
 typedef struct fl_vol_commit {
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t cv;                    /* a blocked sync waits here for the write */
   fl_vol_commit_req_t *head, *tail;     /* queued, guarded by mu */
   fl_vol_commit_req_t *wr_head, *wr_tail; /* written, not durable; guarded by mu */
   int writing, syncing, blocked;        /* stage states; guarded by mu */
