@@ -15,6 +15,7 @@
 typedef struct fl_node_cfg {
   char data[1024];          /* data directory: volumes/ and index/ */
   fl_addr_t listen;         /* where the data service listens */
+  fl_addr_t coord;          /* coordinator; host "" = none (standalone node) */
   int64_t id;               /* node id in the cluster map (0 = unassigned) */
   char dc[64];              /* datacenter name */
   char rack[64];            /* rack name */
