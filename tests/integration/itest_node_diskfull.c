@@ -116,6 +116,13 @@ static void run_phase(const char *reserve, const char *grow_to) {
   fl_proc_stop(&node.proc, SIGTERM, 20000);
 }
 
+/* On any exit, failed checks included: no node left running, no mount left. */
+static void cleanup(void) {
+  if (node.proc.pid > 0)
+    fl_proc_stop(&node.proc, SIGKILL, 5000);
+  umount2(mnt, MNT_DETACH);
+}
+
 static void test_with_reserve(void) { run_phase("8MiB", "192m"); }
 
 static void test_without_reserve(void) { run_phase("0", "256m"); }
@@ -131,9 +138,10 @@ int main(void) {
     return 77;
   }
   snprintf(node.dir, sizeof node.dir, "%.440s/data", mnt);
+  atexit(cleanup);
   FL_RUN(test_with_reserve);
   FL_RUN(test_without_reserve);
-  umount(mnt);
+  cleanup();
   fl_proc_rmtree(dir);
   FL_DONE();
 }

@@ -129,7 +129,7 @@ static void test_compaction(void) {
   uint64_t freed = 0;
   for (int waited = 0; waited < 120000; waited += 250) {
     freed = stat_now().compacted_bytes;
-    if (freed >= dead * 9 / 10)
+    if (freed >= dead * 9 / 10 && atomic_load(&bg_reads) >= 20)
       break;
     sleep_ms(250);
   }
@@ -179,7 +179,7 @@ static int flip_records(int count) {
     uint64_t targets[64];
     size_t nt = 0;
     while (fl_vol_iter_next(&it, &rec, &off, NULL) == 1 && nt < 64)
-      if (rec.h.payload_len > 0 && (seen++ % 7) == 3)
+      if (rec.h.payload_len == OBJ_SIZE && (seen++ % 7) == 3)
         targets[nt++] = off + fl_vol_rec_hdr_size(&rec.h) + rec.h.payload_len / 2;
     fl_vol_iter_close(&it);
     fl_vol_close(v);
