@@ -833,3 +833,24 @@ int fl_cfg_print_defaults(const fl_cfg_field_t *fields, FILE *out) {
   }
   return ferror(out) ? -EIO : 0;
 }
+
+int fl_cfg_apply_arg(fl_cfg_t *cfg, int argc, char **argv, int *i, fl_errmsg_t *em) {
+  const char *a = argv[*i];
+  if (strncmp(a, "--", 2) != 0)
+    return fl_errf(em, FL_ECONFIG, "unexpected argument '%s' (try --help)", a);
+  char flag[64];
+  const char *val;
+  const char *eq = strchr(a, '=');
+  if (eq) {
+    snprintf(flag, sizeof flag, "%.*s", (int)(eq - a), a);
+    val = eq + 1;
+  } else {
+    snprintf(flag, sizeof flag, "%s", a);
+    if (*i + 1 >= argc)
+      return fl_errf(em, FL_ECONFIG, "%s needs a value", flag);
+    val = argv[++*i];
+  }
+  if (strcmp(flag, "--config") == 0)
+    return fl_cfg_load_file(cfg, val, em);
+  return fl_cfg_set_flag(cfg, flag, val, em);
+}

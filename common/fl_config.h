@@ -141,6 +141,14 @@ int fl_cfg_set(fl_cfg_t *cfg, const char *section, const char *key, const char *
  * field declares that flag (em then suggests a close one). */
 int fl_cfg_set_flag(fl_cfg_t *cfg, const char *flag, const char *value, fl_errmsg_t *em);
 
+/* Applies the command-line argument at argv[*i] (argv borrowed for the
+ * call): "--flag VALUE" or "--flag=VALUE" through fl_cfg_set_flag, and
+ * "--config FILE" through fl_cfg_load_file. Advances *i past a separate
+ * value. FL_ECONFIG for an argument that is not a flag or lacks its value;
+ * otherwise the errors of those two calls. A daemon's main handles its own
+ * switches (--help...) first, then passes every other argument here. */
+int fl_cfg_apply_arg(fl_cfg_t *cfg, int argc, char **argv, int *i, fl_errmsg_t *em);
+
 /* Ends loading: FL_ECONFIG naming every required key still unset. */
 int fl_cfg_finish(fl_cfg_t *cfg, fl_errmsg_t *em);
 

@@ -16,7 +16,7 @@ static void fl__usage(FILE *out) {
           "       filmless-coord --print-config         sample INI with every key\n"
           "\n"
           "options (each also a key of the INI file, see --print-config):\n"
-          "  --config FILE       INI configuration file\n");
+          "  --config FILE         INI configuration file\n");
   for (const fl_cfg_field_t *f = fl_coord_cfg_fields; f->key; f++)
     if (f->flag)
       fprintf(out, "  %-21s %s\n", f->flag, f->help);
@@ -54,27 +54,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(a, "--print-config"))
       return fl_cfg_print_defaults(fl_coord_cfg_fields, stdout) ? 1 : 0;
-    if (strncmp(a, "--", 2) != 0) {
-      fprintf(stderr, "filmless-coord: unexpected argument '%s' (try --help)\n", a);
-      return 2;
-    }
-    char flag[64];
-    const char *val;
-    const char *eq = strchr(a, '=');
-    if (eq) {
-      snprintf(flag, sizeof flag, "%.*s", (int)(eq - a), a);
-      val = eq + 1;
-    } else {
-      snprintf(flag, sizeof flag, "%s", a);
-      if (i + 1 >= argc) {
-        fprintf(stderr, "filmless-coord: %s needs a value\n", flag);
-        return 2;
-      }
-      val = argv[++i];
-    }
-    rc = !strcmp(flag, "--config") ? fl_cfg_load_file(&c, val, &em)
-                                   : fl_cfg_set_flag(&c, flag, val, &em);
-    if (rc) {
+    if ((rc = fl_cfg_apply_arg(&c, argc, argv, &i, &em)) != 0) {
       fprintf(stderr, "filmless-coord: %s\n", fl_errmsg_str(&em, rc));
       return 2;
     }

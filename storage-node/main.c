@@ -64,29 +64,7 @@ int main(int argc, char **argv) {
       discard_old = 1;
       continue;
     }
-    char flag[64];
-    const char *val = NULL;
-    const char *eq = strchr(a, '=');
-    if (strncmp(a, "--", 2) != 0) {
-      fprintf(stderr, "filmless-node: unexpected argument '%s' (try --help)\n", a);
-      return 2;
-    }
-    if (eq) {
-      snprintf(flag, sizeof flag, "%.*s", (int)(eq - a), a);
-      val = eq + 1;
-    } else {
-      snprintf(flag, sizeof flag, "%s", a);
-      if (i + 1 >= argc) {
-        fprintf(stderr, "filmless-node: %s needs a value\n", flag);
-        return 2;
-      }
-      val = argv[++i];
-    }
-    if (!strcmp(flag, "--config"))
-      rc = fl_cfg_load_file(&c, val, &em);
-    else
-      rc = fl_cfg_set_flag(&c, flag, val, &em);
-    if (rc) {
+    if ((rc = fl_cfg_apply_arg(&c, argc, argv, &i, &em)) != 0) {
       fprintf(stderr, "filmless-node: %s\n", fl_errmsg_str(&em, rc));
       return 2;
     }
