@@ -46,7 +46,11 @@ extern const fl_cfg_field_t fl_node_cfg_fields[];
  * CRC32C is already in resp->payload_crc32c. Never fails: errors become
  * the response status and text. */
 typedef struct fl_node_rpc_scratch fl_node_rpc_scratch_t;
-void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, const Fl__FrameHeader *req,
+typedef struct fl_node_coord fl_node_coord_t;
+/* coord (may be NULL: no coordinator) gives the node id and map epoch that
+ * STAT and every response header report; borrowed for the call. */
+void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, fl_node_coord_t *coord,
+                        const Fl__FrameHeader *req,
                         const void *payload, uint64_t payload_len, Fl__FrameHeader *resp,
                         fl_node_rpc_scratch_t **scratch, void **out, uint64_t *out_len);
 void fl_node_rpc_scratch_free(fl_node_rpc_scratch_t *scratch);

@@ -29,13 +29,13 @@
 
 struct fl_node_coord {
   pthread_t thread;
-  pthread_mutex_t mu;          /* guards stop, map, have_map */
+  pthread_mutex_t mu;          /* guards stop, id, map, have_map */
   pthread_cond_t cv;           /* wakes the thread's sleeps on stop */
   int stop;
   const fl_node_cfg_t *cfg;    /* borrowed */
   fl_store_t *store;           /* borrowed */
   char addr[FL_MAP_ADDR_MAX];  /* registered address */
-  uint32_t id;                 /* thread only */
+  uint32_t id;                 /* written by the thread under mu */
   fl_map_t map;                /* the node's map, under mu */
   int have_map;
 };
@@ -198,7 +198,9 @@ static int fl__register(fl_node_coord_t *nc, fl_wire_conn_t *c, uint32_t *hb_ms,
     int n = snprintf(text, sizeof text, "%u\n", id);
     if ((rc = fl__write_file(nc->cfg->data, FL_NODE_COORD_ID_FILE, text, (size_t)n, em)) != 0)
       return rc;
+    pthread_mutex_lock(&nc->mu);
     nc->id = id;
+    pthread_mutex_unlock(&nc->mu);
   }
   fl_info("node", "registered with the coordinator as node %u (epoch %" PRIu64 ")", id, epoch);
   return 0;
@@ -318,6 +320,13 @@ uint64_t fl_node_coord_epoch(fl_node_coord_t *nc) {
   uint64_t e = nc->have_map ? nc->map.epoch : 0;
   pthread_mutex_unlock(&nc->mu);
   return e;
+}
+
+uint32_t fl_node_coord_id(fl_node_coord_t *nc) {
+  pthread_mutex_lock(&nc->mu);
+  uint32_t id = nc->id;
+  pthread_mutex_unlock(&nc->mu);
+  return id;
 }
 
 int fl_node_coord_map(fl_node_coord_t *nc, fl_map_t *out, fl_errmsg_t *em) {

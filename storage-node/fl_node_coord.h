@@ -12,7 +12,6 @@
 #include "fl_node.h"
 #include "fl_store.h"
 
-typedef struct fl_node_coord fl_node_coord_t;
 
 /* Files in the data directory. */
 #define FL_NODE_COORD_MAP_FILE "cluster.map" /* fl_map_encode bytes of the last map */
@@ -31,6 +30,10 @@ void fl_node_coord_stop(fl_node_coord_t *nc);
 
 /* Epoch of the map the node holds (0: none yet). Any thread. */
 uint64_t fl_node_coord_epoch(fl_node_coord_t *nc);
+
+/* The node's id: --id, else the one the coordinator assigned (0: none
+ * yet). Any thread. */
+uint32_t fl_node_coord_id(fl_node_coord_t *nc);
 
 /* A copy of the node's current map into out (fl_map_free it). FL_ENOTFOUND
  * when it has none yet. Any thread. */

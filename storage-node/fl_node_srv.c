@@ -26,6 +26,7 @@ typedef struct fl__node {
   atomic_int stop_flag;        /* tells a running scrub to stop */
   const fl_node_cfg_t *cfg;
   fl_store_t *store;
+  fl_node_coord_t *coord;      /* NULL without --coord; set before the loop runs */
 } fl__node_t;
 
 typedef struct fl__job {
@@ -52,7 +53,7 @@ static void fl__work(uv_work_t *w) {
   }
   uint64_t plen = 0;
   const void *payload = fl_srv_req_payload(j->req, &plen);
-  fl_node_rpc_handle(n->store, n->cfg, req, payload, plen, &resp, &sc, &j->payload_out,
+  fl_node_rpc_handle(n->store, n->cfg, n->coord, req, payload, plen, &resp, &sc, &j->payload_out,
                      &j->payload_out_len);
   size_t cap = fl_wire_encoded_size(&resp);
   j->hdr_out = malloc(cap);
@@ -181,7 +182,6 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
   /* libuv reads the pool size once, at the first queued work. */
   setenv("UV_THREADPOOL_SIZE", workers, 1);
   fl__node_t *n = calloc(1, sizeof *n);
-  fl_node_coord_t *coord = NULL;
   if (!n)
     return -ENOMEM;
   n->cfg = cfg;
@@ -210,7 +210,7 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
   fl_info("node", "node %d (dc %s, rack %s) serving %s on %s port %d", (int)cfg->id, cfg->dc,
           cfg->rack, cfg->data, cfg->listen.host, port);
   if (cfg->coord.host[0] &&
-      (rc = fl_node_coord_start(cfg, n->store, port, &coord, em)) != 0)
+      (rc = fl_node_coord_start(cfg, n->store, port, &n->coord, em)) != 0)
     goto fail;
   uv_loop_t *loop = fl_srv_loop(n->srv);
   uv_timer_init(loop, &n->maint);
@@ -223,7 +223,7 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
   fl_info("node", "stopped after %" PRIu64 " connections and %" PRIu64 " requests", conns, reqs);
   rc = 0;
 fail:
-  fl_node_coord_stop(coord);
+  fl_node_coord_stop(n->coord);
   fl_srv_free(n->srv);
   fl_store_close(n->store);
   free(n);

@@ -178,6 +178,19 @@ static int nodes_have_epoch(uint64_t epoch) {
   return 1;
 }
 
+/* 1 when node i's STAT reports id and epoch (the file is written first,
+ * memory follows). */
+static int stat_is(int i, uint32_t id, uint64_t epoch) {
+  fl_wire_conn_t c;
+  Fl__StatResult sr;
+  if (fl_itest_connect(&nodes[i], &c) != 0)
+    return 0;
+  int ok = fl_nc_stat(&c, &sr, NULL) == 0 && sr.node_id == id && sr.map_epoch == epoch &&
+           fl_wire_conn_header(&c)->map_epoch == epoch;
+  fl_wire_conn_close(&c);
+  return ok;
+}
+
 static uint64_t cur_epoch(void) {
   static uint8_t buf[1 << 16];
   uint64_t e;
@@ -214,8 +227,11 @@ static void test_join(void) {
   }
   uint64_t e = v.map.epoch;
   view_free(&v);
-  /* Every node holds the current map, on disk too. */
+  /* Every node holds the current map, on disk too, and reports its id and
+   * epoch in STAT. */
   CHECK_WAIT(nodes_have_epoch(e));
+  for (int i = 0; i < NODES; i++)
+    CHECK_WAIT(stat_is(i, ids[i], e));
 }
 
 /* A WATCH_MAP sent before a change is answered with the new map. */
