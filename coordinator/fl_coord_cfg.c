@@ -52,6 +52,10 @@ int fl_coord_cfg_policy(const fl_coord_cfg_t *cfg, fl_map_policy_t *p, fl_errmsg
   if (cfg->out_after_ms <= cfg->down_after_ms)
     return fl_errf(em, FL_ECONFIG, "[membership] out_after (%lld ms) must exceed down_after "
                    "(%lld ms)", (long long)cfg->out_after_ms, (long long)cfg->down_after_ms);
+  if (cfg->down_after_ms < 2 * cfg->heartbeat_ms)
+    return fl_errf(em, FL_ECONFIG, "[membership] down_after (%lld ms) must be at least twice "
+                   "heartbeat_interval (%lld ms), or a live node would be marked down between "
+                   "two heartbeats", (long long)cfg->down_after_ms, (long long)cfg->heartbeat_ms);
   memset(p, 0, sizeof *p);
   p->k = (uint32_t)cfg->k;
   p->m = (uint32_t)cfg->m;
