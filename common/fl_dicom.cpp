@@ -16,7 +16,6 @@
 #include <string>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <dlfcn.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -349,28 +348,19 @@ const char kTsImplicit[] = "1.2.840.10008.1.2";
 const char kTsBig[] = "1.2.840.10008.1.2.2";
 const char kTsDeflate[] = "1.2.840.10008.1.2.1.99";
 
-// zlib is loaded by GDCM already; it is reached through dlsym because the
-// build links it only indirectly. Inflates a deflated data set so that its
-// structure can be walked like any other.
+// Inflates a deflated data set so that its structure can be walked like any
+// other (raw deflate, as PS3.5 A.5 specifies).
 int inflate_dataset(const unsigned char *src, size_t n, std::string *dst, fl_errmsg_t *em) {
-  typedef int (*init_fn)(z_stream *, int, const char *, int);
-  typedef int (*inflate_fn)(z_stream *, int);
-  typedef int (*end_fn)(z_stream *);
-  static init_fn init = reinterpret_cast<init_fn>(dlsym(RTLD_DEFAULT, "inflateInit2_"));
-  static inflate_fn inf = reinterpret_cast<inflate_fn>(dlsym(RTLD_DEFAULT, "inflate"));
-  static end_fn fin = reinterpret_cast<end_fn>(dlsym(RTLD_DEFAULT, "inflateEnd"));
-  if (!init || !inf || !fin)
-    return fl_errf(em, FL_EINTERNAL, "zlib is not loaded: cannot read a deflated data set");
   z_stream z;
   memset(&z, 0, sizeof z);
-  if (init(&z, -MAX_WBITS, ZLIB_VERSION, int(sizeof z)) != Z_OK)
+  if (inflateInit2(&z, -MAX_WBITS) != Z_OK)
     return fl_errf(em, -ENOMEM, "cannot start inflating");
   z.next_in = const_cast<unsigned char *>(src);
   int rc = Z_OK;
   size_t in_left = n;
   while (rc != Z_STREAM_END) {
     if (dst->size() >= FL_DICOM_MAX_BYTES) {
-      fin(&z);
+      inflateEnd(&z);
       return fl_errf(em, FL_ETOOBIG, "deflated data set inflates beyond %llu bytes",
                      (unsigned long long)FL_DICOM_MAX_BYTES);
     }
@@ -380,19 +370,19 @@ int inflate_dataset(const unsigned char *src, size_t n, std::string *dst, fl_err
     z.avail_in = in_now;
     z.next_out = reinterpret_cast<unsigned char *>(&(*dst)[have]);
     z.avail_out = uInt(chunk);
-    rc = inf(&z, Z_NO_FLUSH);
+    rc = inflate(&z, Z_NO_FLUSH);
     in_left -= in_now - z.avail_in;
     dst->resize(have + chunk - z.avail_out);
     if (rc == Z_BUF_ERROR && z.avail_in == 0 && in_left == 0) {
-      fin(&z);
+      inflateEnd(&z);
       return fl_errf(em, FL_EDICOM, "truncated: deflated data set ends before its last block");
     }
     if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-      fin(&z);
+      inflateEnd(&z);
       return fl_errf(em, FL_EDICOM, "corrupt deflated data set (zlib error %d)", rc);
     }
   }
-  fin(&z);
+  inflateEnd(&z);
   return 0;
 }
 

@@ -46,8 +46,7 @@ struct fl_srv_req {
   uint64_t payload_in_len;
   uint8_t *hdr_out;             /* encoded response preamble + header */
   size_t hdr_out_len;
-  void *payload_out;
-  uint64_t payload_out_len;
+  void *payload_out_base;       /* allocation holding the response payload */
 };
 
 struct fl_srv {
@@ -96,7 +95,7 @@ static void fl__req_free(fl_srv_req_t *r) {
   free(r->hdr_in);
   free(r->payload_in);
   free(r->hdr_out);
-  free(r->payload_out);
+  free(r->payload_out_base);
   free(r);
 }
 
@@ -121,13 +120,12 @@ static void fl__on_write(uv_write_t *w, int status) {
   fl__req_done(r);
 }
 
-void fl_srv_req_respond_raw(fl_srv_req_t *r, uint8_t *hdr, size_t hdr_len, void *payload,
-                            uint64_t payload_len) {
+void fl_srv_req_respond_raw(fl_srv_req_t *r, uint8_t *hdr, size_t hdr_len,
+                            void *payload_base, const void *payload, uint64_t payload_len) {
   fl__conn_t *c = r->conn;
   r->hdr_out = hdr;
   r->hdr_out_len = hdr_len;
-  r->payload_out = payload;
-  r->payload_out_len = payload_len;
+  r->payload_out_base = payload_base;
   if (!hdr || c->closing) {
     if (!hdr && !c->closing)
       fl__conn_close(c); /* the peer would wait for ever otherwise */
@@ -135,7 +133,7 @@ void fl_srv_req_respond_raw(fl_srv_req_t *r, uint8_t *hdr, size_t hdr_len, void 
     return;
   }
   uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, (unsigned)hdr_len),
-                      uv_buf_init(payload, (unsigned)payload_len)};
+                      uv_buf_init((char *)payload, (unsigned)payload_len)};
   r->write.data = r;
   int rc = uv_write(&r->write, (uv_stream_t *)&c->tcp, bufs, payload_len ? 2 : 1,
                     fl__on_write);
@@ -164,10 +162,10 @@ void fl_srv_req_respond(fl_srv_req_t *r, Fl__FrameHeader *resp, void *payload,
     payload = NULL;
     payload_len = 0;
   }
-  fl_srv_req_respond_raw(r, hdr, len, payload, payload_len);
+  fl_srv_req_respond_raw(r, hdr, len, payload, payload, payload_len);
 }
 
-void fl_srv_req_drop(fl_srv_req_t *r) { fl_srv_req_respond_raw(r, NULL, 0, NULL, 0); }
+void fl_srv_req_drop(fl_srv_req_t *r) { fl_srv_req_respond_raw(r, NULL, 0, NULL, NULL, 0); }
 
 const Fl__FrameHeader *fl_srv_req_header(fl_srv_req_t *r) {
   if (!r->hdr)

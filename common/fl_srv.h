@@ -98,12 +98,14 @@ const char *fl_srv_req_peer(const fl_srv_req_t *req);
 int fl_srv_req_conn_closed(const fl_srv_req_t *req);
 
 /* Sends the response and ends req (loop thread). hdr is an encoded
- * preamble + header of hdr_len bytes, payload the payload_len bytes its
- * header announces; both malloc'd and handed over (freed here, also when
- * the connection has closed). hdr NULL means the response could not be
- * built: the connection is closed, as the peer would otherwise wait. */
-void fl_srv_req_respond_raw(fl_srv_req_t *req, uint8_t *hdr, size_t hdr_len, void *payload,
-                            uint64_t payload_len);
+ * preamble + header of hdr_len bytes (malloc'd, handed over); the payload
+ * is the payload_len bytes at payload, which lie inside the allocation
+ * payload_base (handed over, NULL when empty; e.g. an aligned buffer with
+ * the payload at an offset). Both are freed here, also when the connection
+ * has closed. hdr NULL means the response could not be built: the
+ * connection is closed, as the peer would otherwise wait. */
+void fl_srv_req_respond_raw(fl_srv_req_t *req, uint8_t *hdr, size_t hdr_len,
+                            void *payload_base, const void *payload, uint64_t payload_len);
 
 /* Encodes resp (borrowed for the call; payload_length and payload_crc32c
  * are set here from payload) and sends it with payload (handed over, may

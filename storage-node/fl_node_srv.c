@@ -35,6 +35,7 @@ typedef struct fl__job {
   fl_srv_req_t *req;
   uint8_t *hdr_out;            /* encoded response preamble + header */
   size_t hdr_out_len;
+  void *payload_out_base;      /* allocation holding the response payload */
   void *payload_out;
   uint64_t payload_out_len;
 } fl__job_t;
@@ -53,8 +54,8 @@ static void fl__work(uv_work_t *w) {
   }
   uint64_t plen = 0;
   const void *payload = fl_srv_req_payload(j->req, &plen);
-  fl_node_rpc_handle(n->store, n->cfg, n->coord, req, payload, plen, &resp, &sc, &j->payload_out,
-                     &j->payload_out_len);
+  fl_node_rpc_handle(n->store, n->cfg, n->coord, req, payload, plen, &resp, &sc,
+                     &j->payload_out_base, &j->payload_out, &j->payload_out_len);
   size_t cap = fl_wire_encoded_size(&resp);
   j->hdr_out = malloc(cap);
   fl_errmsg_t em = {{0}};
@@ -72,11 +73,11 @@ static void fl__after_work(uv_work_t *w, int status) {
   fl__job_t *j = w->data;
   if (status != 0 || !j->hdr_out) {
     free(j->hdr_out);
-    free(j->payload_out);
+    free(j->payload_out_base);
     fl_srv_req_drop(j->req);
   } else {
-    fl_srv_req_respond_raw(j->req, j->hdr_out, j->hdr_out_len, j->payload_out,
-                           j->payload_out_len);
+    fl_srv_req_respond_raw(j->req, j->hdr_out, j->hdr_out_len, j->payload_out_base,
+                           j->payload_out, j->payload_out_len);
   }
   free(j);
 }
