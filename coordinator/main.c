@@ -42,36 +42,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "filmless-coord: %s\n", fl_errmsg_str(&em, rc));
     return 1;
   }
-  for (int i = argi; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      fl__usage(stdout);
-      return 0;
-    }
-    if (!strcmp(a, "--version")) {
-      printf("filmless-coord %s\n", FL_COORD_VERSION);
-      return 0;
-    }
-    if (!strcmp(a, "--print-config"))
-      return fl_cfg_print_defaults(fl_coord_cfg_fields, stdout) ? 1 : 0;
-    if ((rc = fl_cfg_apply_arg(&c, argc, argv, &i, &em)) != 0) {
-      fprintf(stderr, "filmless-coord: %s\n", fl_errmsg_str(&em, rc));
-      return 2;
-    }
-  }
+  fl_cfg_cli_t cli = {"filmless-coord", FL_COORD_VERSION, fl__usage, NULL, NULL,
+                     cfg.log_level};
+  if ((rc = fl_cfg_cli_run(&c, &cli, argc, argv, argi)) >= 0)
+    return rc;
   fl_map_policy_t pol;
-  if ((rc = fl_cfg_finish(&c, &em)) != 0 || (rc = fl_coord_cfg_policy(&cfg, &pol, &em)) != 0) {
+  if ((rc = fl_coord_cfg_policy(&cfg, &pol, &em)) != 0) {
     fprintf(stderr, "filmless-coord: %s\n", fl_errmsg_str(&em, rc));
     return 2;
-  }
-  if (!getenv("FILMLESS_LOG")) {
-    int lvl = fl_log_level_parse(cfg.log_level);
-    if (lvl < 0) {
-      fprintf(stderr, "filmless-coord: log_level '%s' is not debug, info, warn or error\n",
-              cfg.log_level);
-      return 2;
-    }
-    fl_log_set_level(lvl);
   }
   if ((rc = fl_coord_run(&cfg, &em)) != 0) {
     fprintf(stderr, "filmless-coord: %s\n", fl_errmsg_str(&em, rc));

@@ -434,6 +434,42 @@ static void test_apply_arg(void) {
   FL_CHECK_STR(em.msg, "--data needs a value");
 }
 
+static int own_calls;
+static int own_switch(void *ctx, const char *arg) {
+  (void)ctx;
+  if (strcmp(arg, "--mine") != 0)
+    return 0;
+  own_calls++;
+  return 1;
+}
+
+static void no_usage(FILE *f) { (void)f; }
+
+static void test_cli_run(void) {
+  struct node_conf c;
+  fl_cfg_t cfg;
+  char level[16] = "warn";
+  fl_cfg_cli_t cli = {"prog", "1.0", no_usage, own_switch, NULL, level};
+  FL_CHECK_OK(fl_cfg_init(&cfg, node_fields, &c, NULL));
+  char *ok[] = {"prog", "serve", "--mine", "--id", "n1", "--data=/d", NULL};
+  FL_CHECK_EQ(fl_cfg_cli_run(&cfg, &cli, 6, ok, 2), -1);
+  FL_CHECK_EQ(own_calls, 1);
+  FL_CHECK_STR(c.id, "n1");
+  FL_CHECK_STR(c.data, "/d");
+  FL_CHECK_OK(fl_cfg_init(&cfg, node_fields, &c, NULL));
+  char *missing[] = {"prog", "--id", "n1", NULL};
+  FL_CHECK_EQ(fl_cfg_cli_run(&cfg, &cli, 3, missing, 1), 2); /* --data is required */
+  FL_CHECK_OK(fl_cfg_init(&cfg, node_fields, &c, NULL));
+  char *bad[] = {"prog", "--nope", "1", NULL};
+  FL_CHECK_EQ(fl_cfg_cli_run(&cfg, &cli, 3, bad, 1), 2);
+  strcpy(level, "loud");
+  FL_CHECK_OK(fl_cfg_init(&cfg, node_fields, &c, NULL));
+  if (!getenv("FILMLESS_LOG"))
+    FL_CHECK_EQ(fl_cfg_cli_run(&cfg, &cli, 6, ok, 2), 2);
+  char *help[] = {"prog", "--id", "x", "-h", NULL};
+  FL_CHECK_EQ(fl_cfg_cli_run(&cfg, &cli, 4, help, 1), 0);
+}
+
 static void test_file(void) {
   const char *tmp = getenv("FL_TMP");
   char path[512];
@@ -553,6 +589,7 @@ int main(void) {
   FL_RUN(test_hostile_input);
   FL_RUN(test_flags_override);
   FL_RUN(test_apply_arg);
+  FL_RUN(test_cli_run);
   FL_RUN(test_file);
   FL_RUN(test_bad_tables);
   FL_RUN(test_print_defaults);
