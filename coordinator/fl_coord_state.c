@@ -328,9 +328,25 @@ int fl_coord_heartbeat(fl_coord_state_t *st, const fl_coord_hb_t *hb, uint64_t n
   return fl__finish(st, 0, 0, em);
 }
 
+/* 1 if node n, silent since l->last_seen_ms, is due a transition at now_ms. */
+static int fl__due(const fl_coord_state_t *st, const fl_map_node_t *n, const fl_coord_live_t *l,
+                   uint64_t now_ms) {
+  if (!l || now_ms < l->last_seen_ms)
+    return 0;
+  uint64_t silent = now_ms - l->last_seen_ms;
+  return ((n->state & FL_NODE_UP) && silent >= st->timing.down_after_ms) ||
+         ((n->state & FL_NODE_IN) && silent >= st->timing.out_after_ms);
+}
+
 int fl_coord_tick(fl_coord_state_t *st, uint64_t now_ms, uint32_t *held, fl_errmsg_t *em) {
   if (held)
     *held = 0;
+  /* Called every 100 ms: copy the map only when something is due. */
+  int due = 0;
+  for (uint32_t i = 0; i < st->map.node_count && !due; i++)
+    due = fl__due(st, &st->map.nodes[i], fl__live_get(st, st->map.nodes[i].id), now_ms);
+  if (!due)
+    return 0;
   int rc = fl__propose(st, em);
   if (rc)
     return rc;
