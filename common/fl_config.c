@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fl_log.h"
+
 /* ------------------------------------------------------------------------ */
 /* Value parsers                                                            */
 
@@ -832,4 +834,62 @@ int fl_cfg_print_defaults(const fl_cfg_field_t *fields, FILE *out) {
     }
   }
   return ferror(out) ? -EIO : 0;
+}
+
+int fl_cfg_apply_arg(fl_cfg_t *cfg, int argc, char **argv, int *i, fl_errmsg_t *em) {
+  const char *a = argv[*i];
+  if (strncmp(a, "--", 2) != 0)
+    return fl_errf(em, FL_ECONFIG, "unexpected argument '%s' (try --help)", a);
+  char flag[64];
+  const char *val;
+  const char *eq = strchr(a, '=');
+  if (eq) {
+    snprintf(flag, sizeof flag, "%.*s", (int)(eq - a), a);
+    val = eq + 1;
+  } else {
+    snprintf(flag, sizeof flag, "%s", a);
+    if (*i + 1 >= argc)
+      return fl_errf(em, FL_ECONFIG, "%s needs a value", flag);
+    val = argv[++*i];
+  }
+  if (strcmp(flag, "--config") == 0)
+    return fl_cfg_load_file(cfg, val, em);
+  return fl_cfg_set_flag(cfg, flag, val, em);
+}
+
+int fl_cfg_cli_run(fl_cfg_t *cfg, const fl_cfg_cli_t *cli, int argc, char **argv, int first) {
+  fl_errmsg_t em = {{0}};
+  int rc;
+  for (int i = first; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      cli->usage(stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--version")) {
+      printf("%s %s\n", cli->prog, cli->version);
+      return 0;
+    }
+    if (!strcmp(a, "--print-config"))
+      return fl_cfg_print_defaults(cfg->fields, stdout) ? 1 : 0;
+    if (cli->own && cli->own(cli->ctx, a))
+      continue;
+    if ((rc = fl_cfg_apply_arg(cfg, argc, argv, &i, &em)) != 0)
+      goto fail;
+  }
+  if ((rc = fl_cfg_finish(cfg, &em)) != 0)
+    goto fail;
+  if (cli->log_level && !getenv("FILMLESS_LOG")) {
+    int lvl = fl_log_level_parse(cli->log_level);
+    if (lvl < 0) {
+      rc = fl_errf(&em, FL_ECONFIG, "log_level '%s' is not debug, info, warn or error",
+                   cli->log_level);
+      goto fail;
+    }
+    fl_log_set_level(lvl);
+  }
+  return -1;
+fail:
+  fprintf(stderr, "%s: %s\n", cli->prog, fl_errmsg_str(&em, rc));
+  return 2;
 }

@@ -141,6 +141,35 @@ int fl_cfg_set(fl_cfg_t *cfg, const char *section, const char *key, const char *
  * field declares that flag (em then suggests a close one). */
 int fl_cfg_set_flag(fl_cfg_t *cfg, const char *flag, const char *value, fl_errmsg_t *em);
 
+/* Applies the command-line argument at argv[*i] (argv borrowed for the
+ * call): "--flag VALUE" or "--flag=VALUE" through fl_cfg_set_flag, and
+ * "--config FILE" through fl_cfg_load_file. Advances *i past a separate
+ * value. FL_ECONFIG for an argument that is not a flag or lacks its value;
+ * otherwise the errors of those two calls. A daemon's main handles its own
+ * switches (--help...) first, then passes every other argument here. */
+int fl_cfg_apply_arg(fl_cfg_t *cfg, int argc, char **argv, int *i, fl_errmsg_t *em);
+
+/* The command line every daemon shares. */
+typedef struct fl_cfg_cli {
+  const char *prog;             /* "filmless-node", prefixes messages */
+  const char *version;          /* printed by --version */
+  void (*usage)(FILE *out);     /* prints --help */
+  /* The daemon's own switches: returns 1 if it consumed arg. May be NULL. */
+  int (*own)(void *ctx, const char *arg);
+  void *ctx;                    /* passed to own */
+  const char *log_level;        /* the daemon's log_level value (points into
+                                   its struct, read after loading); applied
+                                   unless FILMLESS_LOG is set. May be NULL. */
+} fl_cfg_cli_t;
+
+/* Runs argv[first..argc): --help/-h, --version, --print-config, the
+ * daemon's own switches, then every other argument through
+ * fl_cfg_apply_arg, then fl_cfg_finish and the log level. Returns -1 when
+ * the daemon should go on, else the exit code to return from main (0 after
+ * help, version or print-config; 2 with the message on stderr for a bad
+ * argument or configuration). cli and argv are borrowed for the call. */
+int fl_cfg_cli_run(fl_cfg_t *cfg, const fl_cfg_cli_t *cli, int argc, char **argv, int first);
+
 /* Ends loading: FL_ECONFIG naming every required key still unset. */
 int fl_cfg_finish(fl_cfg_t *cfg, fl_errmsg_t *em);
 

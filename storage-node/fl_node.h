@@ -15,6 +15,7 @@
 typedef struct fl_node_cfg {
   char data[1024];          /* data directory: volumes/ and index/ */
   fl_addr_t listen;         /* where the data service listens */
+  fl_addr_t coord;          /* coordinator; host "" = none (standalone node) */
   int64_t id;               /* node id in the cluster map (0 = unassigned) */
   char dc[64];              /* datacenter name */
   char rack[64];            /* rack name */
@@ -46,7 +47,11 @@ extern const fl_cfg_field_t fl_node_cfg_fields[];
  * in resp->payload_crc32c. Never fails: errors become the response status
  * and text. */
 typedef struct fl_node_rpc_scratch fl_node_rpc_scratch_t;
-void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, const Fl__FrameHeader *req,
+typedef struct fl_node_coord fl_node_coord_t;
+/* coord (may be NULL: no coordinator) gives the node id and map epoch that
+ * STAT and every response header report; borrowed for the call. */
+void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, fl_node_coord_t *coord,
+                        const Fl__FrameHeader *req,
                         const void *payload, uint64_t payload_len, Fl__FrameHeader *resp,
                         fl_node_rpc_scratch_t **scratch, void **out_base, void **out,
                         uint64_t *out_len);

@@ -11,6 +11,8 @@ const fl_cfg_field_t fl_node_cfg_fields[] = {
                  "data directory (volumes/ and index/ live here)"),
     FL_CFG_ADDRF("node", "listen", fl_node_cfg_t, listen, "127.0.0.1:7100", FL_CFG_PORT0,
                  "--listen", "HOST:PORT of the data service"),
+    FL_CFG_ADDRF("node", "coord", fl_node_cfg_t, coord, NULL, 0, "--coord",
+                 "coordinator HOST:PORT to register and heartbeat with (unset: standalone)"),
     FL_CFG_INTF("node", "id", fl_node_cfg_t, id, "0", 0, 1000000000, 0, "--id",
                 "node id in the cluster map (0: assigned by the coordinator)"),
     FL_CFG_STR("node", "dc", fl_node_cfg_t, dc, "dc1", 0, "--dc", "datacenter name"),

@@ -12,6 +12,7 @@
 #include "fl_crc32c.h"
 #include "fl_log.h"
 #include "fl_node.h"
+#include "fl_node_coord.h"
 #include "fl_wire.h"
 
 #define FL__LIST_DEFAULT 1000u
@@ -334,8 +335,8 @@ static int fl__delete(fl_store_t *st, const Fl__DeleteArgs *a, fl_node_rpc_scrat
   return rc;
 }
 
-static int fl__stat(fl_store_t *st, const fl_node_cfg_t *cfg, fl_node_rpc_scratch_t *sc,
-                    fl_errmsg_t *em) {
+static int fl__stat(fl_store_t *st, const fl_node_cfg_t *cfg, fl_node_coord_t *coord,
+                    fl_node_rpc_scratch_t *sc, fl_errmsg_t *em) {
   fl_store_stats_t s;
   int rc = fl_store_stats(st, &s, em);
   if (rc)
@@ -347,7 +348,8 @@ static int fl__stat(fl_store_t *st, const fl_node_cfg_t *cfg, fl_node_rpc_scratc
       cap = (uint64_t)vfs.f_blocks * vfs.f_frsize;
     sc->stat.free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
   }
-  sc->stat.node_id = (uint32_t)cfg->id;
+  sc->stat.node_id = coord ? fl_node_coord_id(coord) : (uint32_t)cfg->id;
+  sc->stat.map_epoch = coord ? fl_node_coord_epoch(coord) : 0;
   sc->stat.capacity_bytes = cap;
   sc->stat.used_bytes = s.volume_bytes;
   sc->stat.live_bytes = s.live_bytes;
@@ -359,7 +361,8 @@ static int fl__stat(fl_store_t *st, const fl_node_cfg_t *cfg, fl_node_rpc_scratc
   return 0;
 }
 
-void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, const Fl__FrameHeader *req,
+void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, fl_node_coord_t *coord,
+                        const Fl__FrameHeader *req,
                         const void *payload, uint64_t payload_len, Fl__FrameHeader *resp,
                         fl_node_rpc_scratch_t **scratch, void **out_base, void **out,
                         uint64_t *out_len) {
@@ -410,7 +413,7 @@ void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, const Fl__F
     rc = fl__delete(store, req->delete_fragment, sc, &em);
     break;
   case FL__MSG_TYPE__MSG_TYPE_STAT:
-    rc = fl__stat(store, cfg, sc, &em);
+    rc = fl__stat(store, cfg, coord, sc, &em);
     break;
   default:
     rc = fl_errf(&em, FL_EPROTO, "a storage node does not serve %s requests",
@@ -457,4 +460,5 @@ void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, const Fl__F
   }
   resp->payload_length = *out_len;
   resp->payload_crc32c = out_crc;
+  resp->map_epoch = coord ? fl_node_coord_epoch(coord) : 0;
 }

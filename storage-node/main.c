@@ -31,6 +31,14 @@ static void fl__usage(FILE *out) {
                "Logs go to stderr; FILMLESS_LOG=debug|info|warn|error sets the level.\n");
 }
 
+/* rebuild-index's own switch. */
+static int fl__own_switch(void *ctx, const char *arg) {
+  if (strcmp(arg, "--discard-old") != 0)
+    return 0;
+  *(int *)ctx = 1;
+  return 1;
+}
+
 int main(int argc, char **argv) {
   const char *cmd = "serve";
   int argi = 1, discard_old = 0;
@@ -48,62 +56,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "filmless-node: %s\n", fl_errmsg_str(&em, rc));
     return 1;
   }
-  for (int i = argi; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      fl__usage(stdout);
-      return 0;
-    }
-    if (!strcmp(a, "--version")) {
-      printf("filmless-node %s\n", FL_NODE_VERSION);
-      return 0;
-    }
-    if (!strcmp(a, "--print-config"))
-      return fl_cfg_print_defaults(fl_node_cfg_fields, stdout) ? 1 : 0;
-    if (!strcmp(a, "--discard-old") && strcmp(cmd, "rebuild-index") == 0) {
-      discard_old = 1;
-      continue;
-    }
-    char flag[64];
-    const char *val = NULL;
-    const char *eq = strchr(a, '=');
-    if (strncmp(a, "--", 2) != 0) {
-      fprintf(stderr, "filmless-node: unexpected argument '%s' (try --help)\n", a);
-      return 2;
-    }
-    if (eq) {
-      snprintf(flag, sizeof flag, "%.*s", (int)(eq - a), a);
-      val = eq + 1;
-    } else {
-      snprintf(flag, sizeof flag, "%s", a);
-      if (i + 1 >= argc) {
-        fprintf(stderr, "filmless-node: %s needs a value\n", flag);
-        return 2;
-      }
-      val = argv[++i];
-    }
-    if (!strcmp(flag, "--config"))
-      rc = fl_cfg_load_file(&c, val, &em);
-    else
-      rc = fl_cfg_set_flag(&c, flag, val, &em);
-    if (rc) {
-      fprintf(stderr, "filmless-node: %s\n", fl_errmsg_str(&em, rc));
-      return 2;
-    }
+  fl_cfg_cli_t cli = {"filmless-node", FL_NODE_VERSION, fl__usage, NULL, NULL, cfg.log_level};
+  if (!strcmp(cmd, "rebuild-index")) {
+    cli.own = fl__own_switch;
+    cli.ctx = &discard_old;
   }
-  if ((rc = fl_cfg_finish(&c, &em)) != 0) {
-    fprintf(stderr, "filmless-node: %s\n", fl_errmsg_str(&em, rc));
-    return 2;
-  }
-  if (!getenv("FILMLESS_LOG")) {
-    int lvl = fl_log_level_parse(cfg.log_level);
-    if (lvl < 0) {
-      fprintf(stderr, "filmless-node: log_level '%s' is not debug, info, warn or error\n",
-              cfg.log_level);
-      return 2;
-    }
-    fl_log_set_level(lvl);
-  }
+  if ((rc = fl_cfg_cli_run(&c, &cli, argc, argv, argi)) >= 0)
+    return rc;
   if (!strcmp(cmd, "serve")) {
     rc = fl_node_run(&cfg, &em);
   } else {

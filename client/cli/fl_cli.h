@@ -17,6 +17,8 @@ typedef struct fl_cli_cmd {
 
 extern const fl_cli_cmd_t fl_cli_cmd_inspect;
 extern const fl_cli_cmd_t fl_cli_cmd_gen;
+extern const fl_cli_cmd_t fl_cli_cmd_cluster;
+extern const fl_cli_cmd_t fl_cli_cmd_node;
 
 /* Prints "filmless <cmd>: <message>" and the hint to use --help, returns
  * FL_CLI_USAGE: the one way a command reports bad arguments. */

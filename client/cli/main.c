@@ -14,6 +14,8 @@
 static const fl_cli_cmd_t *const fl__cmds[] = {
     &fl_cli_cmd_gen,
     &fl_cli_cmd_inspect,
+    &fl_cli_cmd_cluster,
+    &fl_cli_cmd_node,
 };
 
 #define FL__NCMDS (sizeof fl__cmds / sizeof fl__cmds[0])

@@ -5,13 +5,15 @@
  * fuzzer reaches header decoding without having to solve CRC32C), the rest
  * is the byte stream. Every frame parsed must pass
  * the header rules, re-encode, and parse again to the same header and
- * payload; payload messages (ListPage, ClusterMap, NodeList) are decoded
- * as a receiver would. */
+ * payload; payload messages (ListPage, the encoded cluster map, the
+ * node list) are decoded as a receiver would. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fl_cc.h"
 #include "fl_crc32c.h"
+#include "fl_map_codec.h"
 #include "fl_wire.h"
 
 #define FUZZ_PAYLOAD_MAX (1u << 20)
@@ -33,12 +35,24 @@ static void fl__decode_payload(const Fl__FrameHeader *h, const uint8_t *p, size_
     m = (ProtobufCMessage *)fl__list_page__unpack(NULL, n, p);
     break;
   case FL__MSG_TYPE__MSG_TYPE_GET_MAP:
-  case FL__MSG_TYPE__MSG_TYPE_WATCH_MAP:
-    m = (ProtobufCMessage *)fl__cluster_map__unpack(NULL, n, p);
-    break;
-  case FL__MSG_TYPE__MSG_TYPE_ADMIN_LIST_NODES:
-    m = (ProtobufCMessage *)fl__node_list__unpack(NULL, n, p);
-    break;
+  case FL__MSG_TYPE__MSG_TYPE_WATCH_MAP: {
+    fl_map_t map;
+    if (fl_map_decode(p, n, &map, NULL) == 0)
+      fl_map_free(&map);
+    return;
+  }
+  case FL__MSG_TYPE__MSG_TYPE_ADMIN_LIST_NODES: {
+    fl_map_t map;
+    fl_cc_status_t *st;
+    uint32_t count;
+    uint64_t map_len = h->body_case == FL__FRAME_HEADER__BODY_ADMIN_RESULT
+                           ? h->admin_result->map_length : 0;
+    if (fl_cc_list_decode(p, n, map_len, &map, &st, &count, NULL) == 0) {
+      fl_map_free(&map);
+      free(st);
+    }
+    return;
+  }
   default:
     return;
   }

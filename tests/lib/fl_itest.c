@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int fl_itest_node_start(fl_itest_node_t *n, const char *dir, const char *const *extra) {
+static int fl__start(fl_itest_node_t *n, const char *bin_name, const char *dir,
+                     const char *const *extra) {
   if (dir != n->dir)
     snprintf(n->dir, sizeof n->dir, "%s", dir);
   if (!n->port)
@@ -14,7 +15,7 @@ int fl_itest_node_start(fl_itest_node_t *n, const char *dir, const char *const *
   snprintf(n->log, sizeof n->log, "%s.log", n->dir);
   char listen[64], bin[1024];
   snprintf(listen, sizeof listen, "127.0.0.1:%d", n->port);
-  snprintf(bin, sizeof bin, "%s", fl_proc_bin("filmless-node"));
+  snprintf(bin, sizeof bin, "%s", fl_proc_bin(bin_name));
   char *argv[64] = {bin, "serve", "--data", n->dir, "--listen", listen};
   int argc = 6;
   for (int i = 0; extra && extra[i] && argc < 62; i++)
@@ -27,6 +28,14 @@ int fl_itest_node_start(fl_itest_node_t *n, const char *dir, const char *const *
   if (rc)
     fl_itest_dump_log(n);
   return rc;
+}
+
+int fl_itest_node_start(fl_itest_node_t *n, const char *dir, const char *const *extra) {
+  return fl__start(n, "filmless-node", dir, extra);
+}
+
+int fl_itest_coord_start(fl_itest_node_t *n, const char *dir, const char *const *extra) {
+  return fl__start(n, "filmless-coord", dir, extra);
 }
 
 int fl_itest_connect(const fl_itest_node_t *n, fl_wire_conn_t *c) {

@@ -1,5 +1,6 @@
-/* Shared pieces of the integration tests: start a real filmless-node on
- * 127.0.0.1 with a data directory of its own, and connect to it. */
+/* Shared pieces of the integration tests: start a real filmless-node or
+ * filmless-coord on 127.0.0.1 with a data directory of its own, and
+ * connect to it. */
 #ifndef FL_ITEST_H
 #define FL_ITEST_H
 
@@ -17,6 +18,9 @@ typedef struct fl_itest_node {
  * extra flags appended (NULL-terminated list, may be NULL), and waits until
  * it accepts connections. Returns 0 or a negative code. */
 int fl_itest_node_start(fl_itest_node_t *n, const char *dir, const char *const *extra);
+
+/* The same for filmless-coord (dir is its data directory). */
+int fl_itest_coord_start(fl_itest_node_t *n, const char *dir, const char *const *extra);
 
 /* Connects to the node (5 s timeout per call). */
 int fl_itest_connect(const fl_itest_node_t *n, fl_wire_conn_t *c);

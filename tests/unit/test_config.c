@@ -408,6 +408,68 @@ static void test_flags_override(void) {
   FL_CHECK_STR(em.msg, "missing required key: [node] data (--data)");
 }
 
+static void test_apply_arg(void) {
+  struct node_conf c;
+  fl_cfg_t cfg;
+  fl_errmsg_t em = {{0}};
+  FL_CHECK_OK(fl_cfg_init(&cfg, node_fields, &c, NULL));
+  char *argv[] = {"prog", "--id", "a1", "--dc=dc9", "--config", "/nonexistent/x.ini", "stray",
+                  "--data", NULL};
+  int argc = 8, i = 1;
+  FL_CHECK_OK(fl_cfg_apply_arg(&cfg, argc, argv, &i, &em));
+  FL_CHECK_EQ(i, 2);
+  FL_CHECK_STR(c.id, "a1");
+  i = 3;
+  FL_CHECK_OK(fl_cfg_apply_arg(&cfg, argc, argv, &i, &em));
+  FL_CHECK_EQ(i, 3);
+  FL_CHECK_STR(c.dc, "dc9");
+  i = 4;
+  FL_CHECK(fl_cfg_apply_arg(&cfg, argc, argv, &i, &em) < 0); /* the file is read */
+  FL_CHECK(strstr(em.msg, "/nonexistent/x.ini") != NULL);
+  i = 6;
+  FL_CHECK_ERR(fl_cfg_apply_arg(&cfg, argc, argv, &i, &em), FL_ECONFIG);
+  FL_CHECK_STR(em.msg, "unexpected argument 'stray' (try --help)");
+  i = 7;
+  FL_CHECK_ERR(fl_cfg_apply_arg(&cfg, argc, argv, &i, &em), FL_ECONFIG);
+  FL_CHECK_STR(em.msg, "--data needs a value");
+}
+
+static int own_calls;
+static int own_switch(void *ctx, const char *arg) {
+  (void)ctx;
+  if (strcmp(arg, "--mine") != 0)
+    return 0;
+  own_calls++;
+  return 1;
+}
+
+static void no_usage(FILE *f) { (void)f; }
+
+static void test_cli_run(void) {
+  struct node_conf c;
+  fl_cfg_t cfg;
+  char level[16] = "warn";
+  fl_cfg_cli_t cli = {"prog", "1.0", no_usage, own_switch, NULL, level};
+  FL_CHECK_OK(fl_cfg_init(&cfg, node_fields, &c, NULL));
+  char *ok[] = {"prog", "serve", "--mine", "--id", "n1", "--data=/d", NULL};
+  FL_CHECK_EQ(fl_cfg_cli_run(&cfg, &cli, 6, ok, 2), -1);
+  FL_CHECK_EQ(own_calls, 1);
+  FL_CHECK_STR(c.id, "n1");
+  FL_CHECK_STR(c.data, "/d");
+  FL_CHECK_OK(fl_cfg_init(&cfg, node_fields, &c, NULL));
+  char *missing[] = {"prog", "--id", "n1", NULL};
+  FL_CHECK_EQ(fl_cfg_cli_run(&cfg, &cli, 3, missing, 1), 2); /* --data is required */
+  FL_CHECK_OK(fl_cfg_init(&cfg, node_fields, &c, NULL));
+  char *bad[] = {"prog", "--nope", "1", NULL};
+  FL_CHECK_EQ(fl_cfg_cli_run(&cfg, &cli, 3, bad, 1), 2);
+  strcpy(level, "loud");
+  FL_CHECK_OK(fl_cfg_init(&cfg, node_fields, &c, NULL));
+  if (!getenv("FILMLESS_LOG"))
+    FL_CHECK_EQ(fl_cfg_cli_run(&cfg, &cli, 6, ok, 2), 2);
+  char *help[] = {"prog", "--id", "x", "-h", NULL};
+  FL_CHECK_EQ(fl_cfg_cli_run(&cfg, &cli, 4, help, 1), 0);
+}
+
 static void test_file(void) {
   const char *tmp = getenv("FL_TMP");
   char path[512];
@@ -526,6 +588,8 @@ int main(void) {
   FL_RUN(test_structure_errors);
   FL_RUN(test_hostile_input);
   FL_RUN(test_flags_override);
+  FL_RUN(test_apply_arg);
+  FL_RUN(test_cli_run);
   FL_RUN(test_file);
   FL_RUN(test_bad_tables);
   FL_RUN(test_print_defaults);

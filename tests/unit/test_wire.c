@@ -141,7 +141,6 @@ struct bodies {
   Fl__AdminSetWeightArgs weight;
   Fl__AdminMarkArgs mark;
   Fl__AdminRemoveNodeArgs rm;
-  Fl__Policy policy;
   char *dcs[2];
   Fl__AdminSetPolicyArgs setpol;
   Fl__AdminResult admin_r;
@@ -227,16 +226,14 @@ static void bodies_init(struct bodies *b) {
   b->mark.out = 1;
   fl__admin_remove_node_args__init(&b->rm);
   b->rm.node_id = 9;
-  fl__policy__init(&b->policy);
-  b->policy.ec_k = 8;
-  b->policy.ec_m = 3;
-  b->policy.pg_count = 4096;
+  fl__admin_set_policy_args__init(&b->setpol);
+  b->setpol.k = 8;
+  b->setpol.m = 3;
+  b->setpol.pg_count = 4096;
   b->dcs[0] = "dc-a";
   b->dcs[1] = "dc-b";
-  b->policy.n_datacenters = 2;
-  b->policy.datacenters = b->dcs;
-  fl__admin_set_policy_args__init(&b->setpol);
-  b->setpol.policy = &b->policy;
+  b->setpol.n_datacenters = 2;
+  b->setpol.datacenters = b->dcs;
   fl__admin_result__init(&b->admin_r);
   b->admin_r.map_epoch = 78;
 }

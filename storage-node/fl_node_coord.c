@@ -1,0 +1,338 @@
+/* The node's coordinator thread: blocking calls over one fl_wire_conn,
+ * never on the event loop. Register (once per connection), then heartbeat
+ * every interval the coordinator asks for; a heartbeat that reports a
+ * newer epoch fetches the map, which is written to <data>/cluster.map
+ * (temporary file, fsync, rename) before it replaces the one in memory. A
+ * coordinator that is down only costs retries: the node keeps serving with
+ * the map it has. */
+#include "fl_node_coord.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fl_cc.h"
+#include "fl_log.h"
+#include "fl_map_codec.h"
+
+#define FL__RETRY_MS 500
+#define FL__CALL_TIMEOUT_MS 5000
+#define FL__VERSION "0.1.0"
+
+struct fl_node_coord {
+  pthread_t thread;
+  pthread_mutex_t mu;          /* guards stop, id, map, have_map */
+  pthread_cond_t cv;           /* wakes the thread's sleeps on stop */
+  int stop;
+  const fl_node_cfg_t *cfg;    /* borrowed */
+  fl_store_t *store;           /* borrowed */
+  char addr[FL_MAP_ADDR_MAX];  /* registered address */
+  uint32_t id;                 /* written by the thread under mu */
+  fl_map_t map;                /* the node's map, under mu */
+  int have_map;
+};
+
+/* ---- files in the data directory --------------------------------------------- */
+
+static int fl__write_file(const char *dir, const char *name, const void *buf, size_t len,
+                          fl_errmsg_t *em) {
+  char path[1200], tmp[1210];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return fl_errf(em, -errno, "cannot write %s: %s", tmp, strerror(errno));
+  const uint8_t *p = buf;
+  size_t left = len;
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      return fl_errf(em, -e, "cannot write %s: %s", tmp, strerror(e));
+    }
+    p += n;
+    left -= (size_t)n;
+  }
+  if (fsync(fd) != 0 || close(fd) != 0)
+    return fl_errf(em, -errno, "cannot sync %s: %s", tmp, strerror(errno));
+  if (rename(tmp, path) != 0)
+    return fl_errf(em, -errno, "cannot rename %s: %s", tmp, strerror(errno));
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return 0;
+}
+
+/* Reads a whole small file (at most max bytes) into a malloc'd buffer. */
+static int fl__read_file(const char *dir, const char *name, size_t max, uint8_t **out,
+                         size_t *len) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return -errno;
+  uint8_t *buf = malloc(max);
+  size_t n = buf ? fread(buf, 1, max, f) : 0;
+  int bad = !buf || ferror(f) || n == max;
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return -EIO;
+  }
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+static void fl__load_files(fl_node_coord_t *nc) {
+  const char *dir = nc->cfg->data;
+  uint8_t *buf;
+  size_t len;
+  nc->id = (uint32_t)nc->cfg->id;
+  if (!nc->id && fl__read_file(dir, FL_NODE_COORD_ID_FILE, 32, &buf, &len) == 0) {
+    buf[len < 31 ? len : 31] = 0;
+    nc->id = (uint32_t)strtoul((char *)buf, NULL, 10);
+    free(buf);
+  }
+  if (fl__read_file(dir, FL_NODE_COORD_MAP_FILE, 256u << 20, &buf, &len) == 0) {
+    fl_errmsg_t em = {{0}};
+    int rc = fl_map_decode(buf, len, &nc->map, &em);
+    free(buf);
+    if (rc)
+      fl_warn("node", "ignoring %s/%s: %s", dir, FL_NODE_COORD_MAP_FILE, fl_errmsg_str(&em, rc));
+    else {
+      nc->have_map = 1;
+      fl_info("node", "loaded the cluster map of epoch %" PRIu64 " (%u nodes) from %s",
+              nc->map.epoch, nc->map.node_count, FL_NODE_COORD_MAP_FILE);
+    }
+  }
+}
+
+/* ---- the thread ------------------------------------------------------------------------ */
+
+/* Sleeps ms unless stopped; returns 1 once stop is set. */
+static int fl__sleep(fl_node_coord_t *nc, uint32_t ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&nc->mu);
+  while (!nc->stop && pthread_cond_timedwait(&nc->cv, &nc->mu, &ts) == 0)
+    ;
+  int stop = nc->stop;
+  pthread_mutex_unlock(&nc->mu);
+  return stop;
+}
+
+static int fl__fetch_map(fl_node_coord_t *nc, fl_wire_conn_t *c, fl_errmsg_t *em) {
+  fl_map_t map;
+  int changed = 0;
+  int rc = fl_cc_get_map(c, fl_node_coord_epoch(nc), 0, &map, &changed, em);
+  if (rc || !changed)
+    return rc;
+  size_t cap = fl_map_encoded_size(&map), len = 0;
+  uint8_t *buf = malloc(cap);
+  if (!buf)
+    rc = fl_errf(em, -ENOMEM, "saving the cluster map: out of memory");
+  else if ((rc = fl_map_encode(&map, buf, cap, &len, em)) == 0)
+    rc = fl__write_file(nc->cfg->data, FL_NODE_COORD_MAP_FILE, buf, len, em);
+  free(buf);
+  if (rc) {
+    fl_map_free(&map);
+    return rc;
+  }
+  pthread_mutex_lock(&nc->mu);
+  if (nc->have_map)
+    fl_map_free(&nc->map);
+  nc->map = map;
+  nc->have_map = 1;
+  pthread_mutex_unlock(&nc->mu);
+  fl_info("node", "cluster map epoch %" PRIu64 " (%u nodes)", map.epoch, map.node_count);
+  return 0;
+}
+
+static void fl__figures(fl_node_coord_t *nc, fl_cc_hb_t *hb) {
+  memset(hb, 0, sizeof *hb);
+  hb->id = nc->id;
+  hb->capacity_bytes = nc->cfg->capacity;
+  struct statvfs vfs;
+  if (!hb->capacity_bytes && statvfs(nc->cfg->data, &vfs) == 0)
+    hb->capacity_bytes = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+  fl_store_stats_t s;
+  if (fl_store_stats(nc->store, &s, NULL) == 0) {
+    hb->used_bytes = s.volume_bytes;
+    hb->objects = s.objects;
+    hb->corrupt = s.corrupt_found;
+  }
+}
+
+static int fl__register(fl_node_coord_t *nc, fl_wire_conn_t *c, uint32_t *hb_ms,
+                        fl_errmsg_t *em) {
+  fl_cc_hb_t f;
+  fl__figures(nc, &f);
+  fl_cc_reg_t r = {nc->id, nc->addr, nc->cfg->dc, nc->cfg->rack, FL__VERSION, f.capacity_bytes};
+  uint32_t id = 0;
+  uint64_t epoch = 0;
+  int rc = fl_cc_register(c, &r, &id, &epoch, hb_ms, em);
+  if (rc)
+    return rc;
+  if (id != nc->id) {
+    char text[32];
+    int n = snprintf(text, sizeof text, "%u\n", id);
+    if ((rc = fl__write_file(nc->cfg->data, FL_NODE_COORD_ID_FILE, text, (size_t)n, em)) != 0)
+      return rc;
+    pthread_mutex_lock(&nc->mu);
+    nc->id = id;
+    pthread_mutex_unlock(&nc->mu);
+  }
+  fl_info("node", "registered with the coordinator as node %u (epoch %" PRIu64 ")", id, epoch);
+  return 0;
+}
+
+static void *fl__thread(void *arg) {
+  fl_node_coord_t *nc = arg;
+  const fl_addr_t *ca = &nc->cfg->coord;
+  fl_wire_conn_t c = {.fd = -1};
+  int connected = 0, registered = 0, warned = 0;
+  uint32_t hb_ms = 1000;
+  while (!fl__sleep(nc, 0)) {
+    fl_errmsg_t em = {{0}};
+    int rc = 0;
+    if (!connected) {
+      rc = fl_wire_conn_open(&c, ca->host, ca->port, FL__CALL_TIMEOUT_MS, NULL, &em);
+      connected = rc == 0;
+      registered = 0;
+    }
+    if (rc == 0 && !registered) {
+      rc = fl__register(nc, &c, &hb_ms, &em);
+      registered = rc == 0;
+      if (rc == FL_EREFUSED) {
+        /* Not a transient problem: say so loudly, keep serving, retry slowly. */
+        fl_error("node", "the coordinator refused this node: %s", fl_errmsg_str(&em, rc));
+        if (fl__sleep(nc, 10 * hb_ms))
+          break;
+        continue;
+      }
+    }
+    uint64_t epoch = 0;
+    if (rc == 0) {
+      fl_cc_hb_t hb;
+      fl__figures(nc, &hb);
+      rc = fl_cc_heartbeat(&c, &hb, &epoch, &em);
+      if (rc == FL_ENOTFOUND)
+        registered = 0;
+    }
+    if (rc == 0 && epoch != fl_node_coord_epoch(nc))
+      rc = fl__fetch_map(nc, &c, &em);
+    if (rc && rc != FL_ENOTFOUND) {
+      if (!warned)
+        fl_warn("node", "coordinator %s:%u: %s; serving with the map of epoch %" PRIu64
+                " and retrying", ca->host, ca->port, fl_errmsg_str(&em, rc),
+                fl_node_coord_epoch(nc));
+      warned = 1;
+      if (!fl_wire_conn_usable(&c)) {
+        fl_wire_conn_close(&c);
+        connected = 0;
+      }
+      if (fl__sleep(nc, FL__RETRY_MS))
+        break;
+      continue;
+    }
+    if (warned && rc == 0) {
+      fl_info("node", "coordinator %s:%u reachable again", ca->host, ca->port);
+      warned = 0;
+    }
+    if (rc == 0 && fl__sleep(nc, hb_ms ? hb_ms : 1000))
+      break;
+  }
+  fl_wire_conn_close(&c);
+  return NULL;
+}
+
+/* ---- public -------------------------------------------------------------------------------- */
+
+int fl_node_coord_start(const fl_node_cfg_t *cfg, fl_store_t *store, int port,
+                        fl_node_coord_t **out, fl_errmsg_t *em) {
+  *out = NULL;
+  fl_node_coord_t *nc = calloc(1, sizeof *nc);
+  if (!nc)
+    return fl_errf(em, -ENOMEM, "starting the coordinator thread: out of memory");
+  nc->cfg = cfg;
+  nc->store = store;
+  int n = cfg->listen.kind == FL_ADDR_IPV6
+              ? snprintf(nc->addr, sizeof nc->addr, "[%s]:%d", cfg->listen.host, port)
+              : snprintf(nc->addr, sizeof nc->addr, "%s:%d", cfg->listen.host, port);
+  if (n < 0 || (size_t)n >= sizeof nc->addr) {
+    free(nc);
+    return fl_errf(em, FL_ECONFIG, "listen address %s is too long for the cluster map (%d "
+                   "characters at most)", cfg->listen.host, FL_MAP_ADDR_MAX - 1);
+  }
+  pthread_mutex_init(&nc->mu, NULL);
+  pthread_cond_init(&nc->cv, NULL);
+  fl__load_files(nc);
+  int rc = pthread_create(&nc->thread, NULL, fl__thread, nc);
+  if (rc) {
+    if (nc->have_map)
+      fl_map_free(&nc->map);
+    pthread_mutex_destroy(&nc->mu);
+    pthread_cond_destroy(&nc->cv);
+    free(nc);
+    return fl_errf(em, -rc, "cannot start the coordinator thread: %s", strerror(rc));
+  }
+  *out = nc;
+  return 0;
+}
+
+void fl_node_coord_stop(fl_node_coord_t *nc) {
+  if (!nc)
+    return;
+  pthread_mutex_lock(&nc->mu);
+  nc->stop = 1;
+  pthread_cond_broadcast(&nc->cv);
+  pthread_mutex_unlock(&nc->mu);
+  pthread_join(nc->thread, NULL);
+  if (nc->have_map)
+    fl_map_free(&nc->map);
+  pthread_mutex_destroy(&nc->mu);
+  pthread_cond_destroy(&nc->cv);
+  free(nc);
+}
+
+uint64_t fl_node_coord_epoch(fl_node_coord_t *nc) {
+  pthread_mutex_lock(&nc->mu);
+  uint64_t e = nc->have_map ? nc->map.epoch : 0;
+  pthread_mutex_unlock(&nc->mu);
+  return e;
+}
+
+uint32_t fl_node_coord_id(fl_node_coord_t *nc) {
+  pthread_mutex_lock(&nc->mu);
+  uint32_t id = nc->id;
+  pthread_mutex_unlock(&nc->mu);
+  return id;
+}
+
+int fl_node_coord_map(fl_node_coord_t *nc, fl_map_t *out, fl_errmsg_t *em) {
+  pthread_mutex_lock(&nc->mu);
+  int rc = nc->have_map ? fl_map_copy(out, &nc->map, em)
+                        : fl_errf(em, FL_ENOTFOUND, "this node has no cluster map yet");
+  pthread_mutex_unlock(&nc->mu);
+  return rc;
+}

@@ -1,0 +1,42 @@
+/* The storage node's side of membership: a thread that registers with the
+ * coordinator (--coord), heartbeats, and fetches each new cluster map into
+ * memory and into <data>/cluster.map, so a node keeps its last map while
+ * the coordinator is away and after its own restart. */
+#ifndef FL_NODE_COORD_H
+#define FL_NODE_COORD_H
+
+#include <stdint.h>
+
+#include "fl_err.h"
+#include "fl_map.h"
+#include "fl_node.h"
+#include "fl_store.h"
+
+
+/* Files in the data directory. */
+#define FL_NODE_COORD_MAP_FILE "cluster.map" /* fl_map_encode bytes of the last map */
+#define FL_NODE_COORD_ID_FILE "node.id"      /* the id the coordinator assigned, text */
+
+/* Loads <data>/cluster.map if present and starts the thread. cfg and store
+ * are borrowed until fl_node_coord_stop; port is the port the node serves
+ * on (registered with cfg->listen's host). A coordinator that cannot be
+ * reached is not an error: the thread retries. A stored map that does not
+ * decode is logged and ignored (the coordinator sends a fresh one). */
+int fl_node_coord_start(const fl_node_cfg_t *cfg, fl_store_t *store, int port,
+                        fl_node_coord_t **out, fl_errmsg_t *em);
+
+/* Stops the thread and frees everything; NULL is fine. */
+void fl_node_coord_stop(fl_node_coord_t *nc);
+
+/* Epoch of the map the node holds (0: none yet). Any thread. */
+uint64_t fl_node_coord_epoch(fl_node_coord_t *nc);
+
+/* The node's id: --id, else the one the coordinator assigned (0: none
+ * yet). Any thread. */
+uint32_t fl_node_coord_id(fl_node_coord_t *nc);
+
+/* A copy of the node's current map into out (fl_map_free it). FL_ENOTFOUND
+ * when it has none yet. Any thread. */
+int fl_node_coord_map(fl_node_coord_t *nc, fl_map_t *out, fl_errmsg_t *em);
+
+#endif
