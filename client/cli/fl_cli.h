@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 
+#include "filmless.h"
+
 /* Exit codes every command uses. */
 enum { FL_CLI_OK = 0, FL_CLI_FAIL = 1, FL_CLI_USAGE = 2 };
 
@@ -17,6 +19,10 @@ typedef struct fl_cli_cmd {
 
 extern const fl_cli_cmd_t fl_cli_cmd_inspect;
 extern const fl_cli_cmd_t fl_cli_cmd_gen;
+extern const fl_cli_cmd_t fl_cli_cmd_put;
+extern const fl_cli_cmd_t fl_cli_cmd_get;
+extern const fl_cli_cmd_t fl_cli_cmd_ls;
+extern const fl_cli_cmd_t fl_cli_cmd_rm;
 
 /* Prints "filmless <cmd>: <message>" and the hint to use --help, returns
  * FL_CLI_USAGE: the one way a command reports bad arguments. */
@@ -28,5 +34,33 @@ int fl_cli_wants_help(int argc, char **argv);
 
 /* Parses a decimal unsigned integer in [0, max]; 0 on success, -1 otherwise. */
 int fl_cli_parse_u64(const char *s, unsigned long long max, unsigned long long *out);
+
+/* Matches --name VALUE or --name=VALUE at argv[*i]; advances *i past a
+ * separate value. *val is NULL when the value is missing. */
+int fl_cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
+
+/* Options every cluster command takes. Strings borrowed from argv. */
+typedef struct fl_cli_common {
+  const char *coord;  /* --coord, else $FILMLESS_COORD */
+  const char *tenant; /* --tenant, else $FILMLESS_TENANT, else "default" */
+  int json;           /* --json */
+} fl_cli_common_t;
+
+/* Consumes one common option at argv[*i]: returns 1 if it was one (with
+ * *rc set to a usage error if its value is missing), 0 otherwise. */
+int fl_cli_common_opt(const fl_cli_cmd_t *me, int argc, char **argv, int *i,
+                      fl_cli_common_t *co, int *rc);
+
+/* Opens the client library with the common options; prints the error and
+ * returns an exit code on failure. */
+int fl_cli_client_open(const fl_cli_cmd_t *me, const fl_cli_common_t *co, fl_client_t **out);
+
+/* Writes s as a JSON string literal. */
+void fl_cli_json_str(FILE *f, const char *s);
+
+/* Help text shared by the cluster commands. */
+#define FL_CLI_COMMON_HELP \
+  "  --coord HOST:PORT  coordinator (default: $FILMLESS_COORD)\n" \
+  "  --tenant NAME      tenant (default: $FILMLESS_TENANT, else 'default')\n"
 
 #endif
