@@ -185,10 +185,26 @@ static void fl__conn_put(fl_client_t *c, int ni, fl_wire_conn_t *w) {
   }
 }
 
+/* Closes every idle connection to node index ni. */
+static void fl__conn_flush(fl_client_t *c, int ni) {
+  fl__npool_t *p = &c->np[ni];
+  fl_wire_conn_t *idle[FL__IDLE_MAX];
+  pthread_mutex_lock(&p->mu);
+  int n = p->nidle;
+  memcpy(idle, p->idle, (size_t)n * sizeof *idle);
+  p->nidle = 0;
+  pthread_mutex_unlock(&p->mu);
+  for (int i = 0; i < n; i++) {
+    fl_wire_conn_close(idle[i]);
+    free(idle[i]);
+  }
+}
+
 /* ---- node tasks ----------------------------------------------------------- */
 
 static int fl__list_cb(void *arg, const Fl__ListEntry *e) {
   fl__ftask_t *t = arg;
+  t->sunk++;
   return t->sink(t, e);
 }
 
@@ -248,10 +264,13 @@ static void fl__task_run(void *arg) {
     t->rc = fl__task_call(t, w);
     int transport = t->rc && !fl_wire_conn_usable(w);
     fl__conn_put(c, t->ni, w);
-    /* A reused connection the node had closed: once more on a new one.
-     * Puts and deletes are idempotent, so a repeat is harmless. */
-    if (!transport || fresh || t->op == FL__OP_LIST)
+    /* A reused connection the node had closed (it restarted, or dropped an
+     * idle connection): its idle siblings are as stale, so drop them all
+     * and go once more on a new one. Puts and deletes are idempotent; a
+     * listing is repeated only if nothing of it was consumed. */
+    if (!transport || fresh || t->sunk)
       break;
+    fl__conn_flush(c, t->ni);
   }
   fl_latch_t *l = t->latch;
   fl_latch_done(l);

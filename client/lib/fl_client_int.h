@@ -62,6 +62,7 @@ struct fl__ftask {
   /* LIST */
   fl__list_sink sink;
   void *sink_arg;
+  size_t sunk;        /* entries handed to sink so far */
   /* DEL: every fragment of each of these SOP keys (series[i], sop[i]) */
   const char *const *del_series, *const *del_sop;
   size_t del_n, deleted;
