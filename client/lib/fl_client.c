@@ -261,7 +261,10 @@ static void fl__task_run(void *arg) {
     t->rc = fl__conn_get(c, t->ni, &w, &fresh, &t->em);
     if (t->rc)
       break;
+    double t0 = fl__cl_now_ms();
     t->rc = fl__task_call(t, w);
+    fl_debug("client", "op %d frag %u on node %u: %d in %.2f ms (%zu bytes)", t->op,
+             t->key.frag, c->map.nodes[t->ni].id, t->rc, fl__cl_now_ms() - t0, t->got);
     int transport = t->rc && !fl_wire_conn_usable(w);
     fl__conn_put(c, t->ni, w);
     /* A reused connection the node had closed (it restarted, or dropped an

@@ -15,7 +15,7 @@
 #include "fl_pool.h"
 
 #define FL__IDLE_MAX 16        /* idle connections kept per node */
-#define FL__LIST_PAGE 5000u    /* entries per LIST page */
+#define FL__LIST_PAGE 1000u    /* entries per LIST page */
 #define FL__TENANT_MAX 32     /* the node index's limit */
 
 /* ---- handle and connection pools ------------------------------------------ */

@@ -546,7 +546,12 @@ static int fl__study_get(fl_client_t *c, const char *study, fl_study_instance_cb
       nj++;
     }
   fl_latch_add(&g.done, (unsigned)nj);
-  for (size_t i = 0; i < nj; i++)
+  /* The first instance goes alone, on this thread, so that a viewer has
+   * it as soon as one instance can be read; then the rest, study_threads
+   * at a time. */
+  if (nj)
+    fl__sget_job(&jobs[0]);
+  for (size_t i = 1; i < nj; i++)
     if (fl_pool_submit(c->study, fl__sget_job, &jobs[i]) != 0)
       fl__sget_job(&jobs[i]);
   fl_latch_wait(&g.done);
