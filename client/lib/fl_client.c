@@ -204,8 +204,10 @@ static void fl__conn_flush(fl_client_t *c, int ni) {
 
 static int fl__list_cb(void *arg, const Fl__ListEntry *e) {
   fl__ftask_t *t = arg;
-  t->sunk++;
-  return t->sink(t, e);
+  int rc = t->sink(t, e);
+  if (rc == 0 && ++t->sunk == t->stop_after)
+    return 1;
+  return rc;
 }
 
 static int fl__task_call(fl__ftask_t *t, fl_wire_conn_t *w) {
@@ -231,7 +233,9 @@ static int fl__task_call(fl__ftask_t *t, fl_wire_conn_t *w) {
   }
   case FL__OP_LIST: {
     uint64_t n = 0;
-    return fl_nc_list(w, &t->key, FL__LIST_PAGE, fl__list_cb, t, &n, &t->em);
+    int rc = fl_nc_list(w, &t->key, t->page ? t->page : FL__LIST_PAGE, fl__list_cb, t, &n,
+                        &t->em);
+    return rc > 0 ? 0 : rc; /* > 0: the sink had enough */
   }
   case FL__OP_DEL:
     if (!t->del_n) {

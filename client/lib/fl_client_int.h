@@ -63,6 +63,8 @@ struct fl__ftask {
   fl__list_sink sink;
   void *sink_arg;
   size_t sunk;        /* entries handed to sink so far */
+  uint32_t page;      /* LIST page size; 0: FL__LIST_PAGE */
+  size_t stop_after;  /* LIST: stop after this many entries (0: all) */
   /* DEL: every fragment of each of these SOP keys (series[i], sop[i]) */
   const char *const *del_series, *const *del_sop;
   size_t del_n, deleted;

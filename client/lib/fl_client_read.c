@@ -147,8 +147,11 @@ static void fl__scan_free(fl__scan_t *s) {
 
 /* Lists the study on every node of its group in parallel and merges the
  * answers per instance. Instances with too few fragments to be read are
- * kept with visible = 0 (delete needs them). */
-static int fl__scan_study(fl_client_t *c, const char *study, fl__scan_t *s, fl_errmsg_t *em) {
+ * kept with visible = 0 (delete needs them). limit > 0 reads only the first
+ * `limit` fragments of each node (a quick look at the study's beginning:
+ * what it shows visible is visible, the rest is unknown). */
+static int fl__scan_study(fl_client_t *c, const char *study, size_t limit, fl__scan_t *s,
+                          fl_errmsg_t *em) {
   memset(s, 0, sizeof *s);
   int rc = fl__cl_check_uid("study UID", study, em);
   if (rc)
@@ -166,6 +169,10 @@ static int fl__scan_study(fl_client_t *c, const char *study, fl__scan_t *s, fl_e
     t[i].key = (fl_nc_key_t){s->pg, c->tenant, study, NULL, NULL, 0};
     t[i].sink = fl__sink;
     t[i].sink_arg = &vec[i];
+    if (limit) {
+      t[i].page = (uint32_t)limit;
+      t[i].stop_after = limit;
+    }
   }
   fl__cl_run_tasks(c, t, w, &l);
   fl_latch_destroy(&l);
@@ -395,7 +402,7 @@ int fl_client_get(fl_client_t *c, const char *study, const char *series, const c
     return rc;
   if (!series) {
     fl__scan_t s;
-    if ((rc = fl__scan_study(c, study, &s, em)) != 0)
+    if ((rc = fl__scan_study(c, study, 0, &s, em)) != 0)
       return rc;
     rc = fl_errf(em, FL_ENOTFOUND, "no instance %s in study %s (tenant %s)", sop, study,
                  c->tenant);
@@ -420,7 +427,7 @@ int fl_client_get(fl_client_t *c, const char *study, const char *series, const c
 int fl_study_list(fl_client_t *c, const char *study, fl_study_listing_t *out, fl_errmsg_t *em) {
   memset(out, 0, sizeof *out);
   fl__scan_t s;
-  int rc = fl__scan_study(c, study, &s, em);
+  int rc = fl__scan_study(c, study, 0, &s, em);
   if (rc)
     return rc;
   out->inst = calloc(s.n ? s.n : 1, sizeof *out->inst);
@@ -517,56 +524,79 @@ static void fl__sget_job(void *arg) {
   fl_latch_done(&g->done);
 }
 
+/* Fragments per node of the quick look that finds a first instance. */
+#define FL__QUICK_LOOK 16
+
 static int fl__study_get(fl_client_t *c, const char *study, fl_study_instance_cb cb, void *arg,
                          int serialize, fl_study_get_stats_t *stats, fl_errmsg_t *em) {
   fl__sget_t g;
   memset(&g, 0, sizeof g);
   g.t0 = fl__cl_now_ms();
-  fl__scan_t s;
-  int rc = fl__scan_study(c, study, &s, em);
-  if (rc)
-    return rc;
-  fl__sjob_t *jobs = calloc(s.n ? s.n : 1, sizeof *jobs);
-  if (!jobs) {
-    fl__scan_free(&s);
-    return -ENOMEM;
-  }
   g.c = c;
-  g.scan = &s;
   g.cb = cb;
   g.arg = arg;
   g.serialize = serialize;
   pthread_mutex_init(&g.mu, NULL);
   fl_latch_init(&g.done);
+  /* A quick look at the first fragments of each node finds an instance
+   * that can be read at once; it is fetched and delivered on this thread
+   * before the whole study is listed, so a viewer gets it without waiting
+   * for the listing of a large study. */
+  fl__scan_t q, s;
+  memset(&s, 0, sizeof s);
+  fl__sjob_t first = {&g, NULL};
+  int rc = fl__scan_study(c, study, FL__QUICK_LOOK, &q, em);
+  if (rc) {
+    if (em)
+      em->msg[0] = '\0';
+    memset(&q, 0, sizeof q);
+  }
+  for (size_t i = 0; i < q.n && !first.in; i++)
+    if (q.inst[i].visible)
+      first.in = &q.inst[i];
+  if (first.in) {
+    g.scan = &q;
+    fl_latch_add(&g.done, 1);
+    fl__sget_job(&first);
+  }
+  fl__sjob_t *jobs = NULL;
   size_t nj = 0;
+  if ((rc = fl__scan_study(c, study, 0, &s, em)) != 0)
+    goto out;
+  jobs = calloc(s.n ? s.n : 1, sizeof *jobs);
+  if (!jobs) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  g.scan = &s;
   for (size_t i = 0; i < s.n; i++)
-    if (s.inst[i].visible) {
+    if (s.inst[i].visible &&
+        !(first.in && strcmp(s.inst[i].pub.sop_uid, first.in->pub.sop_uid) == 0 &&
+          strcmp(s.inst[i].pub.series_uid, first.in->pub.series_uid) == 0)) {
       jobs[nj].g = &g;
       jobs[nj].in = &s.inst[i];
       nj++;
     }
   fl_latch_add(&g.done, (unsigned)nj);
-  /* The first instance goes alone, on this thread, so that a viewer has
-   * it as soon as one instance can be read; then the rest, study_threads
-   * at a time. */
-  if (nj)
-    fl__sget_job(&jobs[0]);
-  for (size_t i = 1; i < nj; i++)
+  for (size_t i = 0; i < nj; i++)
     if (fl_pool_submit(c->study, fl__sget_job, &jobs[i]) != 0)
       fl__sget_job(&jobs[i]);
   fl_latch_wait(&g.done);
-  if (nj == 0)
+  if (nj == 0 && !first.in)
     rc = fl_errf(em, FL_ENOTFOUND, "no study %s for tenant %s", study, c->tenant);
   else if (g.rc) {
     rc = g.rc;
     if (em)
       *em = g.em;
   }
+out:
+  fl_latch_wait(&g.done);
   if (stats)
     *stats = g.st;
   fl_latch_destroy(&g.done);
   pthread_mutex_destroy(&g.mu);
   free(jobs);
+  fl__scan_free(&q);
   fl__scan_free(&s);
   return rc;
 }
@@ -629,7 +659,7 @@ int fl_study_delete(fl_client_t *c, const char *study, uint64_t *instances, fl_e
   if (instances)
     *instances = 0;
   fl__scan_t s;
-  int rc = fl__scan_study(c, study, &s, em);
+  int rc = fl__scan_study(c, study, 0, &s, em);
   if (rc)
     return rc;
   uint32_t w = fl_place_width(c->place);
