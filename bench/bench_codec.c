@@ -5,6 +5,7 @@
  * fl_crc32c beside memcpy. Figures are GB/s of object data, the median of
  * several alternating rounds. */
 #include "fl_crc32c.h"
+#include "fl_bench.h"
 #include "fl_ec.h"
 
 #include <erasurecode.h>
@@ -16,12 +17,6 @@
 
 #define ROUNDS 9
 #define ROUND_SEC 0.05
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void die(const char *what, int rc, const fl_errmsg_t *em) {
   fprintf(stderr, "bench_codec: %s: %s\n", what, fl_errmsg_str(em, rc));
@@ -37,10 +32,10 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static double rate(op_fn fn, void *arg, long iters, double bytes) {
-  double t0 = now();
+  double t0 = fl_bench_now();
   for (long i = 0; i < iters; i++)
     fn(arg);
-  return bytes * (double)iters / (now() - t0) / 1e9;
+  return bytes * (double)iters / (fl_bench_now() - t0) / 1e9;
 }
 
 /* Alternates rounds of both sides so drift hits them alike; prints the
@@ -49,9 +44,9 @@ static void compare(const char *name, op_fn fn, void *arg, const char *refname, 
                     double bytes) {
   fn(arg);
   ref(refarg);
-  double t0 = now();
+  double t0 = fl_bench_now();
   fn(arg);
-  long iters = (long)(ROUND_SEC / (now() - t0 + 1e-9));
+  long iters = (long)(ROUND_SEC / (fl_bench_now() - t0 + 1e-9));
   if (iters < 1)
     iters = 1;
   double a[ROUNDS], b[ROUNDS];

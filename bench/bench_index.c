@@ -12,6 +12,7 @@
 
 #include <rocksdb/c.h>
 
+#include "fl_bench.h"
 #include "fl_idx.h"
 
 #define STUDIES 1000
@@ -20,12 +21,6 @@
 #define BATCH 1000
 #define SCANS 200
 #define RSS_BUDGET_MB 300.0
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* A /proc/self/status field (VmRSS, VmHWM) in MB. */
 static double status_mb(const char *field) {
@@ -114,7 +109,7 @@ int main(void) {
   size_t klen_sum = 0, vlen_sum = 0, n = 0;
   uint64_t seq = 1;
   fl_idx_batch_t *b = NULL;
-  double t0 = now_s();
+  double t0 = fl_bench_now();
   for (int s = 0; s < STUDIES; s++)
     for (int se = 0; se < SERIES; se++)
       for (int i = 0; i < INSTANCES; i++) {
@@ -143,12 +138,12 @@ int main(void) {
           b = NULL;
         }
       }
-  double idx_ins = (double)n / (now_s() - t0);
+  double idx_ins = (double)n / (fl_bench_now() - t0);
   size_t klen = klen_sum / 10000, vlen = vlen_sum / 10000;
 
   /* --- study listing by prefix -------------------------------------------- */
   uint64_t listed = 0;
-  t0 = now_s();
+  t0 = fl_bench_now();
   for (int i = 0; i < SCANS; i++) {
     int s = (int)(((uint64_t)i * 7919u) % STUDIES);
     char st[65];
@@ -157,7 +152,7 @@ int main(void) {
                                 &em)) != 0)
       die("scan", rc, &em);
   }
-  double scan_rate = (double)listed / (now_s() - t0);
+  double scan_rate = (double)listed / (fl_bench_now() - t0);
   if (listed != (uint64_t)SCANS * SERIES * INSTANCES) {
     fprintf(stderr, "bench_index: listed %llu entries, expected %d\n",
             (unsigned long long)listed, SCANS * SERIES * INSTANCES);
@@ -190,7 +185,7 @@ int main(void) {
   char kb[FL_IDX_KEY_MAX], vb[FL_IDX_VALUE_MAX];
   memset(vb, 0x5a, sizeof vb);
   uint64_t x = 88172645463325252ull;
-  t0 = now_s();
+  t0 = fl_bench_now();
   /* Same arrival pattern as the index's keys: a random 8-byte "study"
    * prefix per 1000 entries, then an ascending counter; values carry 40
    * varying bytes (location, CRC, seq) and a repeated tail (attributes). */
@@ -216,17 +211,17 @@ int main(void) {
       rocksdb_writebatch_clear(wb);
     }
   }
-  double raw_ins = (double)n / (now_s() - t0);
+  double raw_ins = (double)n / (fl_bench_now() - t0);
   rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
   rocksdb_iterator_t *it = rocksdb_create_iterator(db, ro);
   uint64_t scanned = 0;
-  t0 = now_s();
+  t0 = fl_bench_now();
   for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
     size_t l;
     (void)rocksdb_iter_value(it, &l);
     scanned++;
   }
-  double raw_scan = (double)scanned / (now_s() - t0);
+  double raw_scan = (double)scanned / (fl_bench_now() - t0);
   rocksdb_iter_destroy(it);
   rocksdb_readoptions_destroy(ro);
   rocksdb_writebatch_destroy(wb);

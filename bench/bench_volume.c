@@ -15,15 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fl_bench.h"
 #include "fl_volset.h"
 
 #define THREADS 8
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void rm_dir(const char *dir) {
   DIR *d = opendir(dir);
@@ -39,50 +34,6 @@ static void rm_dir(const char *dir) {
   }
   closedir(d);
   rmdir(dir);
-}
-
-static void *xalloc_aligned(size_t n) {
-  void *p = NULL;
-  if (posix_memalign(&p, 4096, n)) {
-    fprintf(stderr, "out of memory\n");
-    exit(1);
-  }
-  for (size_t i = 0; i < n; i++)
-    ((unsigned char *)p)[i] = (unsigned char)(i * 2654435761u >> 13);
-  return p;
-}
-
-/* Sequential write of total bytes in `chunk`-byte writes, then fdatasync;
- * sync_each: fdatasync after every write. Returns seconds. */
-static double raw_write(const char *dir, int direct, uint64_t total, size_t chunk, int sync_each) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/raw.dat", dir);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | (direct ? O_DIRECT : 0), 0644);
-  if (fd < 0) {
-    perror(path);
-    exit(1);
-  }
-  void *buf = xalloc_aligned(chunk);
-  double t0 = now_s();
-  for (uint64_t off = 0; off < total; off += chunk) {
-    if (pwrite(fd, buf, chunk, (off_t)off) != (ssize_t)chunk) {
-      perror("pwrite");
-      exit(1);
-    }
-    if (sync_each && fdatasync(fd) != 0) {
-      perror("fdatasync");
-      exit(1);
-    }
-  }
-  if (fdatasync(fd) != 0) {
-    perror("fdatasync");
-    exit(1);
-  }
-  double t = now_s() - t0;
-  close(fd);
-  unlink(path);
-  free(buf);
-  return t;
 }
 
 typedef struct warg {
@@ -127,13 +78,13 @@ static double vol_write(const char *dir, int direct, size_t size, int ops, uint6
   warg_t a[THREADS];
   pthread_t th[THREADS];
   for (int i = 0; i < THREADS; i++)
-    a[i] = (warg_t){s, i, size, ops, xalloc_aligned(size)};
-  double t0 = now_s();
+    a[i] = (warg_t){s, i, size, ops, fl_bench_alloc(size)};
+  double t0 = fl_bench_now();
   for (int i = 0; i < THREADS; i++)
     pthread_create(&th[i], NULL, writer, &a[i]);
   for (int i = 0; i < THREADS; i++)
     pthread_join(th[i], NULL);
-  double t = now_s() - t0;
+  double t = fl_bench_now() - t0;
   uint64_t req;
   fl_volset_commit_stats(s, flushes, &req);
   fl_volset_close(s);
@@ -161,9 +112,9 @@ int main(int argc, char **argv) {
     uint64_t n = (uint64_t)THREADS * ops, total = n * size;
     /* Warm the path once so the first case does not pay for it. */
     if (c == 0)
-      (void)raw_write(dir, 1, 64 << 20, 1 << 20, 0);
-    double t_raw = raw_write(dir, 1, total, 1 << 20, 0);
-    double t_buf = raw_write(dir, 0, total, 1 << 20, 0);
+      (void)fl_bench_raw_write(dir, 1, 64 << 20, 1 << 20, 0);
+    double t_raw = fl_bench_raw_write(dir, 1, total, 1 << 20, 0);
+    double t_buf = fl_bench_raw_write(dir, 0, total, 1 << 20, 0);
     uint64_t fl_direct = 0, fl_buffered = 0;
     double t_vol = vol_write(dir, FL_VOL_DIRECT_ON, size, ops, &fl_direct);
     double t_volb = vol_write(dir, FL_VOL_DIRECT_OFF, size, ops, &fl_buffered);
@@ -175,7 +126,7 @@ int main(int argc, char **argv) {
     /* Ops are bound by flush latency, so their reference is one write +
      * fdatasync at a time of the same size, measured right after. */
     int q = size <= (128 << 10) ? 1000 : 100;
-    double t_q = raw_write(dir, 1, (uint64_t)q * size, size, 1);
+    double t_q = fl_bench_raw_write(dir, 1, (uint64_t)q * size, size, 1);
     printf("BENCH volume_append_%s_8t_ops %.0f ops/s ref=raw_odirect_%s_fdatasync_each %.0f "
            "ratio=%.2f\n",
            nm, (double)n / t_vol, nm, q / t_q, (double)n / t_vol / (q / t_q));

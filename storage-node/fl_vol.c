@@ -28,10 +28,10 @@ struct fl_vol {
   int rfd;               /* buffered read descriptor (== wfd when !direct) */
   int direct;
   uint64_t max_size;
-  atomic_ullong end;     /* durable end: advanced by fl_vol_sync */
-  atomic_ullong wend;    /* written end (>= end): advanced by fl_vol_write */
-  atomic_ullong max_seq; /* highest seq below end */
-  atomic_ullong wmax_seq; /* highest seq below wend */
+  _Atomic uint64_t end;      /* durable end: advanced by fl_vol_sync */
+  _Atomic uint64_t wend;     /* written end (>= end): advanced by fl_vol_write */
+  _Atomic uint64_t max_seq;  /* highest seq below end */
+  _Atomic uint64_t wmax_seq; /* highest seq below wend */
   atomic_int sealed;
   int broken;            /* a failed append could not be undone: refuse more */
   fl_vol_super_t sb;     /* last superblock written; appender only */

@@ -47,7 +47,9 @@ struct fl_volset {
   fl_vol_commit_t commit;
   fl_vol_rec_in_t *scratch; /* commit leader only */
   uint64_t *offs;
-  fl_volset_loc_t *locs;    /* commit leader only: where scratch landed */
+  fl_vol_rec_in_t *drecs;   /* durable stage only: records handed to the hook */
+  fl_volset_loc_t *dlocs;
+  size_t dcap;
   size_t scratch_cap;
 };
 
@@ -167,15 +169,13 @@ static int fl__scratch(fl_volset_t *s, size_t n) {
   if (!o)
     return -ENOMEM;
   s->offs = o;
-  fl_volset_loc_t *l = realloc(s->locs, cap * sizeof *l);
-  if (!l)
-    return -ENOMEM;
-  s->locs = l;
   s->scratch_cap = cap;
   return 0;
 }
 
-static void fl__flush(void *ctx, fl_vol_commit_req_t **reqs, size_t n) {
+/* Write stage: appends the batch to the active volume (rolling over when it
+ * is full) without syncing; the sync stage makes it durable. */
+static void fl__write(void *ctx, fl_vol_commit_req_t **reqs, size_t n) {
   fl_volset_t *s = ctx;
   size_t i = 0;
   while (i < n) {
@@ -216,12 +216,7 @@ static void fl__flush(void *ctx, fl_vol_commit_req_t **reqs, size_t n) {
             s->scratch[k].seq = s->next_seq++;
         }
       }
-      rc = fl_vol_append(s->active->v, s->scratch, nrec, s->offs, &em);
-    }
-    if (!rc && s->o.durable) {
-      for (size_t x = 0; x < nrec; x++)
-        s->locs[x] = (fl_volset_loc_t){s->active->id, s->offs[x], s->scratch[x].seq};
-      rc = s->o.durable(s->o.durable_ctx, s->scratch, s->locs, nrec, &em);
+      rc = fl_vol_write(s->active->v, s->scratch, nrec, s->offs, &em);
     }
     size_t k = 0;
     for (size_t r = i; r < j; r++) {
@@ -238,6 +233,103 @@ static void fl__flush(void *ctx, fl_vol_commit_req_t **reqs, size_t n) {
   }
 }
 
+/* Volumes holding written records that are not durable yet, referenced;
+ * usually just the active one. Returns the count, or -ENOMEM. */
+static int fl__pending(fl_volset_t *s, fl__slot_t ***out) {
+  pthread_mutex_lock(&s->mu);
+  fl__slot_t **p = malloc((s->nslots + 1) * sizeof *p);
+  int n = 0;
+  for (size_t i = 0; p && i < s->nslots; i++)
+    if (fl_vol_pending(s->slots[i]->v)) {
+      s->slots[i]->refs++;
+      p[n++] = s->slots[i];
+    }
+  pthread_mutex_unlock(&s->mu);
+  *out = p;
+  return p ? n : -ENOMEM;
+}
+
+/* Sync stage: one fdatasync per volume with pending records. */
+static int fl__sync(void *ctx) {
+  fl_volset_t *s = ctx;
+  fl__slot_t **p;
+  int n = fl__pending(s, &p), rc = n < 0 ? n : 0;
+  for (int i = 0; i < n; i++) {
+    fl_errmsg_t em = {{0}};
+    int r = fl_vol_sync(p[i]->v, &em);
+    if (r) {
+      fl_error("vol", "%s", fl_errmsg_str(&em, r));
+      if (!rc)
+        rc = r;
+    }
+    fl__put_ref(s, p[i]);
+  }
+  free(p);
+  return rc;
+}
+
+/* After a failed sync, with no write running: drop what is not durable. */
+static void fl__undo(void *ctx) {
+  fl_volset_t *s = ctx;
+  fl__slot_t **p;
+  int n = fl__pending(s, &p);
+  for (int i = 0; i < n; i++) {
+    fl_vol_undo(p[i]->v);
+    fl__put_ref(s, p[i]);
+  }
+  free(p);
+}
+
+/* Durable stage: hands every record the last sync made durable, in file
+ * order, to the set's durable hook in one call, then lets the writers go. */
+static void fl__durable(void *ctx, fl_vol_commit_req_t *list) {
+  fl_volset_t *s = ctx;
+  if (!s->o.durable)
+    return;
+  size_t n = 0;
+  for (fl_vol_commit_req_t *q = list; q; q = q->next) {
+    fl__put_t *p = q->arg;
+    if (p->recs)
+      n += p->n;
+  }
+  if (n > s->dcap) {
+    size_t cap = s->dcap ? s->dcap : 64;
+    while (cap < n)
+      cap *= 2;
+    fl_vol_rec_in_t *r = realloc(s->drecs, cap * sizeof *r);
+    if (r)
+      s->drecs = r;
+    fl_volset_loc_t *l = r ? realloc(s->dlocs, cap * sizeof *l) : NULL;
+    if (l)
+      s->dlocs = l;
+    if (!r || !l) {
+      for (fl_vol_commit_req_t *q = list; q; q = q->next)
+        q->rc = -ENOMEM;
+      return;
+    }
+    s->dcap = cap;
+  }
+  size_t k = 0;
+  for (fl_vol_commit_req_t *q = list; q; q = q->next) {
+    fl__put_t *p = q->arg;
+    for (size_t x = 0; p->recs && x < p->n; x++, k++) {
+      s->drecs[k] = p->recs[x];
+      s->drecs[k].seq = p->locs[x].seq;
+      s->dlocs[k] = p->locs[x];
+    }
+  }
+  fl_errmsg_t em = {{0}};
+  int rc = n ? s->o.durable(s->o.durable_ctx, s->drecs, s->dlocs, n, &em) : 0;
+  if (rc)
+    for (fl_vol_commit_req_t *q = list; q; q = q->next) {
+      fl__put_t *p = q->arg;
+      q->rc = rc;
+      p->em = em;
+    }
+}
+
+static const fl_vol_commit_ops_t fl__commit_ops = {fl__write, fl__sync, fl__undo, fl__durable};
+
 /* ---- open / close --------------------------------------------------------- */
 
 void fl_volset_close(fl_volset_t *s) {
@@ -250,7 +342,8 @@ void fl_volset_close(fl_volset_t *s) {
   free(s->slots);
   free(s->scratch);
   free(s->offs);
-  free(s->locs);
+  free(s->drecs);
+  free(s->dlocs);
   free(s->dir);
   free(s);
 }
@@ -268,7 +361,7 @@ int fl_volset_open(const char *dir, const fl_volset_opts_t *o, fl_volset_t **out
   s->next_id = 1;
   s->next_seq = 1;
   pthread_mutex_init(&s->mu, NULL);
-  rc = fl_vol_commit_init(&s->commit, fl__flush, s, s->o.max_batch_bytes);
+  rc = fl_vol_commit_init(&s->commit, &fl__commit_ops, s, s->o.max_batch_bytes);
   if (rc) {
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -364,8 +457,12 @@ int fl_volset_append(fl_volset_t *s, const fl_vol_rec_in_t *recs, size_t n,
   fl__put_t p = {.recs = recs, .n = n, .locs = locs};
   fl_vol_commit_req_t r = {.arg = &p, .bytes = fl_vol_batch_bytes(recs, n)};
   int rc = fl_vol_commit_submit(&s->commit, &r);
-  if (rc && em)
-    *em = p.em;
+  if (rc && em) {
+    if (p.em.msg[0])
+      *em = p.em;
+    else
+      fl_errf(em, rc, "making %zu records durable in %s: %s", n, s->dir, fl_strerror(rc));
+  }
   return rc;
 }
 
@@ -425,8 +522,8 @@ uint64_t fl_volset_bytes(fl_volset_t *s) {
   return t;
 }
 
-void fl_volset_commit_stats(fl_volset_t *s, uint64_t *flushes, uint64_t *requests) {
-  fl_vol_commit_stats(&s->commit, flushes, requests);
+void fl_volset_commit_stats(fl_volset_t *s, uint64_t *syncs, uint64_t *requests) {
+  fl_vol_commit_stats(&s->commit, syncs, requests);
 }
 
 /* Snapshot of the ids, so long work runs without the table lock. */

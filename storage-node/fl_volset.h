@@ -20,8 +20,9 @@ typedef struct fl_volset_loc {
   uint64_t seq;
 } fl_volset_loc_t;
 
-/* Called by the group-commit leader after each durable batch, in file order,
- * before any writer of the batch wakes, with the records (seq assigned) and
+/* Called by the group commit's sync stage after each successful fdatasync,
+ * with every record it made durable, in file order, before any of their
+ * writers wakes, with the records (seq assigned) and
  * where they landed; both borrowed for the call. A node updates its index
  * here, so index order is volume order and a write is acknowledged only
  * once it can be found. A non-zero return fails every append of the batch
@@ -70,7 +71,8 @@ uint64_t fl_volset_active_end(fl_volset_t *s);
 uint64_t fl_volset_volume_bytes(fl_volset_t *s, uint32_t vol_id);
 /* Total bytes of all volume files (their durable ends). */
 uint64_t fl_volset_bytes(fl_volset_t *s);
-void fl_volset_commit_stats(fl_volset_t *s, uint64_t *flushes, uint64_t *requests);
+/* Group-commit syncs (fdatasync rounds) and finished requests so far. */
+void fl_volset_commit_stats(fl_volset_t *s, uint64_t *syncs, uint64_t *requests);
 
 /* Index rebuild: calls fn for every valid record header of every volume, in
  * volume then file order. h is borrowed for the call. fn returns 0 to go on,

@@ -18,16 +18,6 @@
 
 static fl_itest_node_t node;
 
-static void fill(uint8_t *b, size_t n, unsigned seed) {
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    b[i] = (uint8_t)x;
-  }
-}
-
 static fl_nc_key_t key_of(int i, char *sop, size_t cap) {
   snprintf(sop, cap, SERIES ".%d", i);
   fl_nc_key_t k = {7, "hosp-a", STUDY, SERIES, sop, 0};
@@ -45,7 +35,7 @@ static void test_rpcs(void) {
   char sop[96];
   for (int i = 0; i < 5; i++) {
     fl_nc_key_t k = key_of(i, sop, sizeof sop);
-    fill(buf, sizes[i], (unsigned)i);
+    fl_itest_fill(buf, sizes[i], (unsigned)i);
     fl_nc_put_opts_t o = {1, sizes[i] * 4, "CT", "1.2.840.10008.5.1.4.1.1.2", "20261129"};
     int existed = -1;
     FL_CHECK_OK(fl_nc_put(&c, &k, &o, buf, sizes[i], &existed, &em));
@@ -61,7 +51,7 @@ static void test_rpcs(void) {
   }
   /* A byte range. */
   fl_nc_key_t k3 = key_of(3, sop, sizeof sop);
-  fill(buf, sizes[3], 3);
+  fl_itest_fill(buf, sizes[3], 3);
   uint64_t got = 0;
   FL_CHECK_OK(fl_nc_get(&c, &k3, 1000, 5000, back, 8u << 20, &got, NULL, &em));
   FL_CHECK_EQ(got, 5000);
@@ -111,7 +101,7 @@ static void test_pipelining(void) {
   uint8_t data[1000];
   static char sop[N][96];
   for (int i = 0; i < N; i++) {
-    fill(data, sizeof data, 1000u + (unsigned)i);
+    fl_itest_fill(data, sizeof data, 1000u + (unsigned)i);
     snprintf(sop[i], sizeof sop[i], SERIES ".9%d", i);
     Fl__FrameHeader h = FL__FRAME_HEADER__INIT;
     Fl__PutFragmentArgs a = FL__PUT_FRAGMENT_ARGS__INIT;
@@ -190,7 +180,7 @@ static void test_restart_and_rebuild(void) {
   uint8_t *buf = malloc(8u << 20), *back = malloc(8u << 20);
   char sop[96];
   fl_nc_key_t k = key_of(4, sop, sizeof sop);
-  fill(buf, 8u << 20, 4);
+  fl_itest_fill(buf, 8u << 20, 4);
   uint64_t got = 0;
   FL_CHECK_OK(fl_nc_get(&c, &k, 0, 0, back, 8u << 20, &got, NULL, &em));
   FL_CHECK_EQ(got, 8u << 20);

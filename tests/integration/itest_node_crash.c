@@ -35,16 +35,6 @@ static int nrecs;
 static pthread_mutex_t recs_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int round_no;
 
-static void fill(uint8_t *b, size_t n, uint32_t seed) {
-  uint32_t x = seed * 2654435761u + 7;
-  for (size_t i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    b[i] = (uint8_t)x;
-  }
-}
-
 static uint32_t seed_of(const rec_t *r) {
   return (uint32_t)(r->round * 1000003 + r->writer * 10007 + r->seq);
 }
@@ -79,7 +69,7 @@ static void *writer(void *arg) {
     char sop[96];
     sop_of(&recs[i], sop, sizeof sop);
     fl_nc_key_t k = key_of(sop);
-    fill(buf, recs[i].size, seed_of(&recs[i]));
+    fl_itest_fill(buf, recs[i].size, seed_of(&recs[i]));
     int rc = fl_nc_put(&c, &k, NULL, buf, recs[i].size, NULL, NULL);
     if (rc != 0)
       break; /* the node died under us: this one stays unacknowledged */
@@ -101,7 +91,7 @@ static void verify_all(void) {
     sop_of(&recs[i], sop, sizeof sop);
     fl_nc_key_t k = key_of(sop);
     uint64_t n = 0;
-    fill(want, recs[i].size, seed_of(&recs[i]));
+    fl_itest_fill(want, recs[i].size, seed_of(&recs[i]));
     int rc = fl_nc_get(&c, &k, 0, 0, got, MAX_OBJ, &n, NULL, &em);
     if (recs[i].acked) {
       if (rc != 0)

@@ -22,16 +22,6 @@ static fl_itest_node_t node;
 static char mnt[440];
 static int stored; /* objects stored so far, all of them readable */
 
-static void fill(uint8_t *b, size_t n, uint32_t seed) {
-  uint32_t x = seed * 2654435761u + 11;
-  for (size_t i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    b[i] = (uint8_t)x;
-  }
-}
-
 static fl_nc_key_t key_of(int i, char *sop, size_t cap) {
   snprintf(sop, cap, STUDY ".1.%d", i + 1);
   fl_nc_key_t k = {5, "hosp-f", STUDY, STUDY ".1", sop, 0};
@@ -50,7 +40,7 @@ static void check_all_readable(fl_wire_conn_t *c) {
   for (int i = 0; i < stored; i++) {
     fl_nc_key_t k = key_of(i, sop, sizeof sop);
     uint64_t n = 0;
-    fill(want, OBJ, (uint32_t)i);
+    fl_itest_fill(want, OBJ, (uint32_t)i);
     FL_CHECK_OK(fl_nc_get(c, &k, 0, 0, got, OBJ, &n, NULL, NULL));
     FL_CHECK_EQ(n, OBJ);
     FL_CHECK_MEM(got, want, OBJ);
@@ -66,7 +56,7 @@ static int fill_disk(fl_wire_conn_t *c, fl_errmsg_t *em) {
   int rc = 0;
   for (int n = 0; n < 400; n++) {
     fl_nc_key_t k = key_of(stored, sop, sizeof sop);
-    fill(buf, OBJ, (uint32_t)stored);
+    fl_itest_fill(buf, OBJ, (uint32_t)stored);
     rc = fl_nc_put(c, &k, NULL, buf, OBJ, NULL, em);
     if (rc)
       break;
@@ -99,7 +89,7 @@ static void run_phase(const char *reserve, const char *grow_to) {
   char sop[96];
   for (int i = 0; i < 5; i++) {
     fl_nc_key_t k = key_of(stored, sop, sizeof sop);
-    fill(buf, OBJ, (uint32_t)stored);
+    fl_itest_fill(buf, OBJ, (uint32_t)stored);
     FL_CHECK_OK(fl_nc_put(&c, &k, NULL, buf, OBJ, NULL, &em));
     stored++;
   }
@@ -114,6 +104,13 @@ static void run_phase(const char *reserve, const char *grow_to) {
   check_all_readable(&c);
   fl_wire_conn_close(&c);
   fl_proc_stop(&node.proc, SIGTERM, 20000);
+}
+
+/* On any exit, failed checks included: no node left running, no mount left. */
+static void cleanup(void) {
+  if (node.proc.pid > 0)
+    fl_proc_stop(&node.proc, SIGKILL, 5000);
+  umount2(mnt, MNT_DETACH);
 }
 
 static void test_with_reserve(void) { run_phase("8MiB", "192m"); }
@@ -131,9 +128,10 @@ int main(void) {
     return 77;
   }
   snprintf(node.dir, sizeof node.dir, "%.440s/data", mnt);
+  atexit(cleanup);
   FL_RUN(test_with_reserve);
   FL_RUN(test_without_reserve);
-  umount(mnt);
+  cleanup();
   fl_proc_rmtree(dir);
   FL_DONE();
 }

@@ -33,6 +33,16 @@ int fl_itest_connect(const fl_itest_node_t *n, fl_wire_conn_t *c) {
   return fl_wire_conn_open(c, "127.0.0.1", (uint16_t)n->port, 5000, NULL, NULL);
 }
 
+void fl_itest_fill(uint8_t *b, size_t n, uint32_t seed) {
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    b[i] = (uint8_t)x;
+  }
+}
+
 void fl_itest_dump_log(const fl_itest_node_t *n) {
   FILE *f = fopen(n->log, "r");
   if (!f)

@@ -21,6 +21,10 @@ int fl_itest_node_start(fl_itest_node_t *n, const char *dir, const char *const *
 /* Connects to the node (5 s timeout per call). */
 int fl_itest_connect(const fl_itest_node_t *n, fl_wire_conn_t *c);
 
+/* Fills b with n pseudo-random bytes determined by seed (xorshift32), so a
+ * test can regenerate what it wrote instead of keeping it. */
+void fl_itest_fill(uint8_t *b, size_t n, uint32_t seed);
+
 /* Prints the node's log to stderr (for a failing test). */
 void fl_itest_dump_log(const fl_itest_node_t *n);
 

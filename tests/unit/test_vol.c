@@ -22,6 +22,12 @@
 /* ---- helpers ---------------------------------------------------------------- */
 
 static char g_root[4096];
+static char g_mount[4096]; /* a tmpfs this test mounted, unmounted at exit */
+
+static void unmount_at_exit(void) {
+  if (g_mount[0])
+    umount2(g_mount, MNT_DETACH);
+}
 
 static void make_dir(char *out, size_t cap, const char *name) {
   if (!g_root[0]) {
@@ -509,10 +515,14 @@ static void test_enospc_tmpfs(void) {
   char mp[4096], dir[4200];
   make_dir(mp, sizeof mp, "tmpfs");
   if (mount("tmpfs", mp, "tmpfs", 0, "size=3m") != 0) {
+    if (errno != EPERM && errno != EACCES)
+      FL__FAIL("mounting a tmpfs at %s: %s", mp, strerror(errno));
     fprintf(stderr, "SKIP test_enospc_tmpfs: mounting a tmpfs is not permitted here (%s)\n",
             strerror(errno));
     return;
   }
+  memcpy(g_mount, mp, sizeof g_mount);
+  atexit(unmount_at_exit);
   snprintf(dir, sizeof dir, "%s/set", mp);
   /* Ballast to free later, so space can return. */
   char ballast[4300];
@@ -566,6 +576,7 @@ static void test_enospc_tmpfs(void) {
     free(t[i].payload);
   free(extra.payload);
   FL_CHECK(umount2(mp, MNT_DETACH) == 0);
+  g_mount[0] = 0;
 }
 
 enum { GC_THREADS = 8, GC_PER = 150 };
@@ -618,7 +629,7 @@ static void test_group_commit_threads(void) {
   uint64_t flushes, reqs;
   fl_volset_commit_stats(s, &flushes, &reqs);
   size_t nvol = fl_volset_list(s, NULL, 0);
-  fprintf(stderr, "  %d appends: %llu fdatasyncs, %llu flushes, %zu volumes\n",
+  fprintf(stderr, "  %d appends: %llu fdatasyncs, %llu sync rounds, %zu volumes\n",
           GC_THREADS * GC_PER, syncs, (unsigned long long)flushes, nvol);
   FL_CHECK_EQ(reqs, GC_THREADS * GC_PER);
   /* Rollovers cost two syncs each (new superblock, seal). */
@@ -656,66 +667,128 @@ static void test_group_commit_threads(void) {
   fl_volset_close(s);
 }
 
-/* A commit whose flush records batch sizes, to see batching and ordering
- * without any disk. */
-typedef struct fake_log {
-  pthread_mutex_t mu;
-  int order[4000];
-  int n;
-  int batches;
-} fake_log_t;
+/* A commit over a fake "disk" that tracks what is written, durable and
+ * undone, to check batching, ordering and the failure rules without I/O. */
+enum { FK_THREADS = 16, FK_PER = 250, FK_N = FK_THREADS * 1000 };
 
-static void fake_flush(void *ctx, fl_vol_commit_req_t **reqs, size_t n) {
-  fake_log_t *l = ctx;
-  pthread_mutex_lock(&l->mu);
-  l->batches++;
+typedef struct fake_disk {
+  pthread_mutex_t mu;
+  int order[FK_THREADS * FK_PER]; /* write order */
+  int n;
+  int pending[FK_THREADS * FK_PER]; /* written, not durable */
+  int npending;
+  unsigned char durable[FK_N], undone[FK_N];
+  int writes, syncs, undos;
+} fake_disk_t;
+
+static void fake_write(void *ctx, fl_vol_commit_req_t **reqs, size_t n) {
+  fake_disk_t *d = ctx;
+  pthread_mutex_lock(&d->mu);
+  d->writes++;
   for (size_t i = 0; i < n; i++) {
-    l->order[l->n++] = *(int *)reqs[i]->arg;
-    reqs[i]->rc = -(*(int *)reqs[i]->arg % 3); /* per-request results */
+    int v = *(int *)reqs[i]->arg;
+    d->order[d->n++] = v;
+    reqs[i]->rc = v % 5 == 1 ? -ENOSPC : 0; /* some fail to write */
+    if (!reqs[i]->rc)
+      d->pending[d->npending++] = v;
   }
-  pthread_mutex_unlock(&l->mu);
-  usleep(200); /* a slow "fsync", so followers queue up */
+  pthread_mutex_unlock(&d->mu);
+  usleep(100);
+}
+
+static int fake_sync(void *ctx) {
+  fake_disk_t *d = ctx;
+  pthread_mutex_lock(&d->mu);
+  int fail = ++d->syncs % 7 == 0; /* every 7th sync fails */
+  int snap = d->npending;
+  int vals[FK_THREADS * FK_PER];
+  memcpy(vals, d->pending, sizeof(int) * (size_t)snap);
+  pthread_mutex_unlock(&d->mu);
+  usleep(300); /* a slow fdatasync, so the write stage runs alongside */
+  if (fail)
+    return -EIO;
+  pthread_mutex_lock(&d->mu);
+  for (int i = 0; i < snap; i++)
+    d->durable[vals[i]] = 1;
+  memmove(d->pending, d->pending + snap, sizeof(int) * (size_t)(d->npending - snap));
+  d->npending -= snap;
+  pthread_mutex_unlock(&d->mu);
+  return 0;
+}
+
+static void fake_undo(void *ctx) {
+  fake_disk_t *d = ctx;
+  pthread_mutex_lock(&d->mu);
+  d->undos++;
+  for (int i = 0; i < d->npending; i++)
+    d->undone[d->pending[i]] = 1;
+  d->npending = 0;
+  pthread_mutex_unlock(&d->mu);
 }
 
 typedef struct fake_arg {
   fl_vol_commit_t *c;
+  fake_disk_t *d;
   int base;
-  int bad;
+  int bad, acked, eio;
 } fake_arg_t;
 
 static void *fake_submitter(void *p) {
   fake_arg_t *a = p;
-  for (int i = 0; i < 250; i++) {
+  for (int i = 0; i < FK_PER; i++) {
     int v = a->base + i;
     fl_vol_commit_req_t r = {.arg = &v, .bytes = 1};
-    if (fl_vol_commit_submit(a->c, &r) != -(v % 3))
-      a->bad++;
+    int rc = fl_vol_commit_submit(a->c, &r);
+    pthread_mutex_lock(&a->d->mu);
+    if (v % 5 == 1) {
+      a->bad += rc != -ENOSPC;
+    } else if (rc == 0) {
+      a->bad += !a->d->durable[v] || a->d->undone[v]; /* acked => durable */
+      a->acked++;
+    } else {
+      a->bad += rc != -EIO;
+      a->eio++;
+    }
+    pthread_mutex_unlock(&a->d->mu);
   }
   return NULL;
 }
 
-static void test_commit_queue(void) {
-  static fake_log_t l = {.mu = PTHREAD_MUTEX_INITIALIZER};
+static void test_commit_pipeline(void) {
+  static fake_disk_t d = {.mu = PTHREAD_MUTEX_INITIALIZER};
   fl_vol_commit_t c;
-  FL_CHECK_OK(fl_vol_commit_init(&c, fake_flush, &l, 0));
-  fake_arg_t a[16];
-  pthread_t th[16];
-  for (int i = 0; i < 16; i++) {
-    a[i] = (fake_arg_t){&c, i * 1000, 0};
+  fl_vol_commit_ops_t ops = {fake_write, fake_sync, fake_undo, NULL};
+  FL_CHECK_OK(fl_vol_commit_init(&c, &ops, &d, 0));
+  fake_arg_t a[FK_THREADS];
+  pthread_t th[FK_THREADS];
+  for (int i = 0; i < FK_THREADS; i++) {
+    a[i] = (fake_arg_t){&c, &d, i * 1000, 0, 0, 0};
     FL_CHECK(pthread_create(&th[i], NULL, fake_submitter, &a[i]) == 0);
   }
-  for (int i = 0; i < 16; i++) {
+  int acked = 0, eio = 0;
+  for (int i = 0; i < FK_THREADS; i++) {
     pthread_join(th[i], NULL);
     FL_CHECK_EQ(a[i].bad, 0);
+    acked += a[i].acked;
+    eio += a[i].eio;
   }
-  FL_CHECK_EQ(l.n, 16 * 250);
-  FL_CHECK(l.batches < l.n);
-  /* Each submitter's requests were flushed in its order. */
-  int last[16];
-  for (int i = 0; i < 16; i++)
+  fprintf(stderr, "  %d requests: %d writes, %d syncs (%d undone), %d acked, %d failed sync\n",
+          d.n, d.writes, d.syncs, d.undos, acked, eio);
+  FL_CHECK_EQ(d.n, FK_THREADS * FK_PER);
+  FL_CHECK(d.writes < d.n);
+  FL_CHECK(d.syncs < d.n);
+  FL_CHECK(d.undos > 0);
+  FL_CHECK(eio > 0);
+  FL_CHECK(acked > 0);
+  uint64_t syncs, reqs;
+  fl_vol_commit_stats(&c, &syncs, &reqs);
+  FL_CHECK_EQ(reqs, FK_THREADS * FK_PER);
+  /* Each submitter's requests were written in its order. */
+  int last[FK_THREADS];
+  for (int i = 0; i < FK_THREADS; i++)
     last[i] = -1;
-  for (int i = 0; i < l.n; i++) {
-    int who = l.order[i] / 1000, seq = l.order[i] % 1000;
+  for (int i = 0; i < d.n; i++) {
+    int who = d.order[i] / 1000, seq = d.order[i] % 1000;
     FL_CHECK(seq > last[who]);
     last[who] = seq;
   }
@@ -1045,6 +1118,78 @@ static void test_set_broken_volume(void) {
     free(t[i].payload);
 }
 
+/* A failed fdatasync under many writers: the requests it covered (and any
+ * written after it) fail, everything acknowledged stays, nothing is torn. */
+enum { SF_THREADS = 8, SF_PER = 60 };
+
+typedef struct sf_arg {
+  fl_volset_t *s;
+  int tid;
+  trec_t t[SF_PER];
+  fl_volset_loc_t loc[SF_PER];
+  int rc[SF_PER];
+} sf_arg_t;
+
+static void *sf_writer(void *p) {
+  sf_arg_t *a = p;
+  for (int i = 0; i < SF_PER; i++) {
+    trec_make(&a->t[i], (uint64_t)a->tid * 1000 + (uint64_t)i, 5000 + (uint64_t)i * 100);
+    fl_vol_rec_in_t in = trec_in(&a->t[i]);
+    a->rc[i] = fl_volset_append(a->s, &in, 1, &a->loc[i], NULL);
+  }
+  return NULL;
+}
+
+static void test_group_commit_sync_failure(void) {
+  char dir[4096];
+  make_dir(dir, sizeof dir, "syncfail");
+  static fl_vol_fault_t f;
+  fl_vol_fault_init(&f, fl_vol_io_posix());
+  fl_volset_opts_t o = {.vol = {.io = &f.io}};
+  fl_volset_t *s;
+  FL_CHECK_OK(fl_volset_open(dir, &o, &s, NULL));
+  fl_vol_fault_arm(&f, FL_VOL_OP_FDATASYNC, 15, -EIO, 0);
+  static sf_arg_t a[SF_THREADS];
+  pthread_t th[SF_THREADS];
+  for (int i = 0; i < SF_THREADS; i++) {
+    a[i].s = s;
+    a[i].tid = i;
+    FL_CHECK(pthread_create(&th[i], NULL, sf_writer, &a[i]) == 0);
+  }
+  for (int i = 0; i < SF_THREADS; i++)
+    pthread_join(th[i], NULL);
+  FL_CHECK_EQ(atomic_load(&f.injected), 1);
+  int failed = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < SF_THREADS; i++)
+      for (int j = 0; j < SF_PER; j++) {
+        if (a[i].rc[j] == 0)
+          check_set_rec(s, &a[i].loc[j], &a[i].t[j]);
+        else if (pass == 0) {
+          FL_CHECK_EQ(a[i].rc[j], -EIO);
+          failed++;
+        }
+      }
+    rb_count_t c = {0};
+    uint64_t corrupt = 0;
+    FL_CHECK_OK(fl_volset_foreach(s, rb_visit, &c, &corrupt, NULL));
+    FL_CHECK_EQ(corrupt, 0);
+    /* A failed request's bytes may have been made durable by an earlier
+     * sync that saw them written; they are then whole, never torn. */
+    FL_CHECK(c.n >= (uint64_t)(SF_THREADS * SF_PER - failed));
+    FL_CHECK(c.n <= SF_THREADS * SF_PER);
+    fl_volset_close(s);
+    FL_CHECK_OK(fl_volset_open(dir, &o, &s, NULL));
+  }
+  fprintf(stderr, "  %d of %d appends failed with the fdatasync\n", failed,
+          SF_THREADS * SF_PER);
+  FL_CHECK(failed > 0);
+  fl_volset_close(s);
+  for (int i = 0; i < SF_THREADS; i++)
+    for (int j = 0; j < SF_PER; j++)
+      free(a[i].t[j].payload);
+}
+
 /* ---- a writer killed mid-flight ----------------------------------------- */
 
 enum { KILL_THREADS = 4 };
@@ -1166,11 +1311,12 @@ int main(void) {
   FL_RUN(test_superblock_slots);
   FL_RUN(test_enospc_injected);
   FL_RUN(test_enospc_tmpfs);
-  FL_RUN(test_commit_queue);
+  FL_RUN(test_commit_pipeline);
   FL_RUN(test_group_commit_threads);
   FL_RUN(test_compaction_under_load);
   FL_RUN(test_scrub_and_foreach);
   FL_RUN(test_set_broken_volume);
+  FL_RUN(test_group_commit_sync_failure);
   FL_RUN(test_killed_writer);
   rm_tree(g_root);
   FL_DONE();
