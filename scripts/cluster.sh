@@ -72,17 +72,21 @@ start() {
 }
 
 stop() {
-  local p
+  local p pids=""
   for p in "$dir"/node*.pid; do
     [ -f "$p" ] || continue
     if alive "$p"; then
-      local pid; pid=$(cat "$p")
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+      kill -TERM "$(cat "$p")" 2>/dev/null || true
+      pids="$pids $(cat "$p")"
     fi
-    rm -f "$p"
   done
+  # Nodes finish the requests in flight on SIGTERM; wait for all at once.
+  local pid
+  for pid in $pids; do
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  done
+  rm -f "$dir"/node*.pid
   echo "cluster: stopped"
 }
 

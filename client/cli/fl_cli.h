@@ -41,8 +41,8 @@ int fl_cli_opt(int argc, char **argv, int *i, const char *name, const char **val
 
 /* Options every cluster command takes. Strings borrowed from argv. */
 typedef struct fl_cli_common {
-  const char *coord;  /* --coord, else $FILMLESS_COORD */
-  const char *tenant; /* --tenant, else $FILMLESS_TENANT, else "default" */
+  const char *coord;  /* --coord, else $FILMLESS_COORD, else the config file */
+  const char *tenant; /* --tenant, else $FILMLESS_TENANT, else the file, else "default" */
   int json;           /* --json */
 } fl_cli_common_t;
 
@@ -60,7 +60,9 @@ void fl_cli_json_str(FILE *f, const char *s);
 
 /* Help text shared by the cluster commands. */
 #define FL_CLI_COMMON_HELP \
-  "  --coord HOST:PORT  coordinator (default: $FILMLESS_COORD)\n" \
-  "  --tenant NAME      tenant (default: $FILMLESS_TENANT, else 'default')\n"
+  "  --coord HOST:PORT  coordinator (default: $FILMLESS_COORD, else coord in\n" \
+  "                     [client] of $FILMLESS_CONFIG or ~/.config/filmless/client.ini)\n" \
+  "  --tenant NAME      tenant (default: $FILMLESS_TENANT, else the file's tenant,\n" \
+  "                     else 'default')\n"
 
 #endif

@@ -1,11 +1,54 @@
 /* What the cluster commands (put, get, ls, rm) share: the common options
- * (--coord, --tenant) with their environment fallbacks, and opening the
- * client library with them. */
+ * (--coord, --tenant) with their fallbacks (environment, then the client
+ * configuration file), and opening the client library with them. */
+#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fl_cli.h"
+#include "fl_config.h"
+
+/* The client configuration file: $FILMLESS_CONFIG, else
+ * ~/.config/filmless/client.ini (optional). */
+typedef struct fl__cli_cfg {
+  char coord[1024];
+  char tenant[64];
+} fl__cli_cfg_t;
+
+static const fl_cfg_field_t fl__cli_fields[] = {
+    FL_CFG_STR("client", "coord", fl__cli_cfg_t, coord, "", 0, NULL,
+               "coordinator HOST:PORT (or static:K+M:ADDR,... for nodes without one)"),
+    FL_CFG_STR("client", "tenant", fl__cli_cfg_t, tenant, "", 0, NULL, "tenant name"),
+    FL_CFG_END};
+
+/* Loads the file if there is one; 0 when absent, else its error (printed). */
+static int fl__cli_cfg_load(const fl_cli_cmd_t *me, fl__cli_cfg_t *out) {
+  memset(out, 0, sizeof *out);
+  char path[1024];
+  const char *env = getenv("FILMLESS_CONFIG"), *home = getenv("HOME");
+  int must = env && env[0];
+  if (must)
+    snprintf(path, sizeof path, "%s", env);
+  else if (home && home[0])
+    snprintf(path, sizeof path, "%s/.config/filmless/client.ini", home);
+  else
+    return 0;
+  fl_cfg_t cfg;
+  fl_errmsg_t em = {{0}};
+  int rc = fl_cfg_init(&cfg, fl__cli_fields, out, &em);
+  if (rc == 0)
+    rc = fl_cfg_load_file(&cfg, path, &em);
+  if (rc == -ENOENT && !must)
+    return 0;
+  if (rc == 0)
+    rc = fl_cfg_finish(&cfg, &em);
+  if (rc)
+    fprintf(stderr, "filmless %s: configuration %s: %s\n", me->name, path,
+            fl_errmsg_str(&em, rc));
+  return rc;
+}
 
 int fl_cli_opt(int argc, char **argv, int *i, const char *name, const char **val) {
   size_t n = strlen(name);
@@ -47,12 +90,23 @@ int fl_cli_common_opt(const fl_cli_cmd_t *me, int argc, char **argv, int *i,
 int fl_cli_client_open(const fl_cli_cmd_t *me, const fl_cli_common_t *co, fl_client_t **out) {
   fl_client_opts_t o;
   memset(&o, 0, sizeof o);
-  o.coord = co->coord ? co->coord : getenv("FILMLESS_COORD");
-  o.tenant = co->tenant ? co->tenant : getenv("FILMLESS_TENANT");
+  fl__cli_cfg_t file;
+  if (fl__cli_cfg_load(me, &file) != 0)
+    return FL_CLI_USAGE;
+  const char *env_coord = getenv("FILMLESS_COORD"), *env_tenant = getenv("FILMLESS_TENANT");
+  o.coord = co->coord                    ? co->coord
+            : env_coord && env_coord[0]  ? env_coord
+            : file.coord[0]              ? file.coord
+                                         : NULL;
+  o.tenant = co->tenant                  ? co->tenant
+             : env_tenant && env_tenant[0] ? env_tenant
+             : file.tenant[0]            ? file.tenant
+                                         : NULL;
   if (!o.coord || !o.coord[0]) {
     fprintf(stderr,
-            "filmless %s: no cluster given: use --coord HOST:PORT or set FILMLESS_COORD "
-            "(scripts/cluster.sh start prints it)\n",
+            "filmless %s: no cluster given: use --coord HOST:PORT, set FILMLESS_COORD, or "
+            "put coord = HOST:PORT under [client] in ~/.config/filmless/client.ini "
+            "(scripts/cluster.sh env prints it)\n",
             me->name);
     return FL_CLI_USAGE;
   }
