@@ -10,7 +10,8 @@
  *         the CT study): against the time to read one instance alone.
  * The nodes run from a static map (no coordinator process on this path).
  * Usage: bench_cluster [--dir DIR] [--jobs N] [--rounds N]
- *        (default ./bench-cluster.tmp, 8 instances in flight, 30 gets) */
+ *        (default build/bench-cluster.tmp when run from the source tree,
+ *        else ./bench-cluster.tmp; 8 instances in flight, 30 gets) */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -190,7 +191,9 @@ static void start_nodes(const char *dir, char *spec, size_t cap) {
 }
 
 int main(int argc, char **argv) {
-  const char *dir = "bench-cluster.tmp";
+  struct stat sb;
+  const char *dir = stat("build", &sb) == 0 && S_ISDIR(sb.st_mode) ? "build/bench-cluster.tmp"
+                                                                   : "bench-cluster.tmp";
   int rounds = 30;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)

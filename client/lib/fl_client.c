@@ -216,7 +216,8 @@ static int fl__task_call(fl__ftask_t *t, fl_wire_conn_t *w) {
     return fl_nc_putv(w, &t->key, t->po, t->px, t->iov, 2, &t->existed, &t->em);
   case FL__OP_GET: {
     uint64_t got = 0;
-    int rc = fl_nc_get(w, &t->key, 0, 0, t->cap ? t->buf : NULL, t->cap, &got, NULL, &t->em);
+    int rc = fl_nc_get(w, &t->key, t->off, t->len, t->cap ? t->buf : NULL, t->cap, &got, NULL,
+                       &t->em);
     if (rc)
       return rc;
     t->got = got;

@@ -16,6 +16,7 @@
 
 #define FL__IDLE_MAX 16        /* idle connections kept per node */
 #define FL__LIST_PAGE 1000u    /* entries per LIST page */
+#define FL__RANGE (1u << 20)   /* fragments above are read in ranges this size, in parallel */
 #define FL__TENANT_MAX 32     /* the node index's limit */
 
 /* ---- handle and connection pools ------------------------------------------ */
@@ -56,9 +57,11 @@ struct fl__ftask {
   const fl_nc_put_ext_t *px;
   struct iovec iov[2];
   int existed;
-  /* GET: into buf (cap) if set, else a malloc'd copy in buf */
+  /* GET: into buf (cap) if set, else a malloc'd copy in buf; off/len
+   * select a range (len 0: to the end) */
   uint8_t *buf;
   size_t cap, got;
+  uint64_t off, len;
   /* LIST */
   fl__list_sink sink;
   void *sink_arg;
