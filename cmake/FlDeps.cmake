@@ -9,6 +9,7 @@ pkg_check_modules(ISAL REQUIRED IMPORTED_TARGET libisal)
 pkg_check_modules(OPENSSL REQUIRED IMPORTED_TARGET libssl libcrypto)
 find_package(Threads REQUIRED)
 find_package(GDCM REQUIRED)
+find_package(ZLIB REQUIRED)
 
 # liberasurecode ships no .pc file (Debian 12).
 find_path(ERASURECODE_INCLUDE_DIR erasurecode.h PATH_SUFFIXES liberasurecode REQUIRED)

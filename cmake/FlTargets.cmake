@@ -32,7 +32,7 @@ file(GLOB FL_DICOM_SRCS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/common/*.cpp)
 if(FL_DICOM_SRCS)
   add_library(fldicom STATIC ${FL_DICOM_SRCS})
   target_include_directories(fldicom PRIVATE ${GDCM_INCLUDE_DIRS})
-  target_link_libraries(fldicom PUBLIC flcommon gdcmDSED gdcmMSFF gdcmCommon)
+  target_link_libraries(fldicom PUBLIC flcommon gdcmDSED gdcmMSFF gdcmCommon ZLIB::ZLIB)
   set(FL_DICOM_LIB fldicom)
 endif()
 

@@ -16,12 +16,13 @@
 #include <string>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <dlfcn.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <gdcmDataSet.h>
+#include <gdcmDicts.h>
 #include <gdcmFileMetaInformation.h>
+#include <gdcmGlobal.h>
 #include <gdcmReader.h>
 #include <gdcmTrace.h>
 #include <gdcmTransferSyntax.h>
@@ -208,6 +209,12 @@ bool vr_known(const unsigned char *vr) {
 
 int walk_items(walker &w, size_t p, size_t end, bool undef, int depth, size_t *next);
 
+// Whether GDCM's public dictionary gives the tag the VR SQ.
+bool dict_sq(uint16_t g, uint16_t e) {
+  static const gdcm::Dicts &dicts = gdcm::Global::GetInstance().GetDicts();
+  return dicts.GetDictEntry(gdcm::Tag(g, e)).GetVR() == gdcm::VR::SQ;
+}
+
 // Where a walk loop stands at p: 0 when a defined-length container is done
 // (*next = p), 1 when at least a header's 8 bytes follow, or an error.
 int walk_step(walker &w, size_t p, size_t end, bool undef, int depth, const char *what,
@@ -261,6 +268,11 @@ int walk_elements(walker &w, size_t p, size_t end, bool undef, int depth, size_t
         hdr = 8;
       }
     }
+    // A group length is a 4-byte UL; GDCM reads a longer one as 4 bytes
+    // and would part ways with this walk.
+    if (e == 0x0000 && vl != 4)
+      return fl_errf(w.em, FL_EDICOM, "group length (%04X,0000) at offset %zu has length %u", g,
+                     p, vl);
     p += hdr;
     if (depth == 0 && g == 0x7fe0 && e == 0x0010) {
       *next = p;
@@ -271,8 +283,11 @@ int walk_elements(walker &w, size_t p, size_t end, bool undef, int depth, size_t
         return fl_errf(w.em, FL_EDICOM, "element (%04X,%04X) at offset %zu has an undefined "
                                         "length but is not a sequence",
                        g, e, p - hdr);
+      walker inner = w;
+      inner.implicit = w.implicit || un;  // a UN sequence holds implicit VR items
+      inner.big = w.big && !un;
       rc = g == 0x7fe0 && e == 0x0010 ? walk_fragments(w.b, end, p, &p, w.em)
-                                      : walk_items(w, p, end, true, depth + 1, &p);
+                                      : walk_items(inner, p, end, true, depth + 1, &p);
       if (rc != 0)
         return rc;
       continue;
@@ -281,11 +296,16 @@ int walk_elements(walker &w, size_t p, size_t end, bool undef, int depth, size_t
       return fl_errf(w.em, FL_EDICOM,
                      "truncated: element (%04X,%04X) at offset %zu needs %u bytes, %zu remain", g,
                      e, p - hdr, vl, end - p);
-    // Implicit VR (and UN) give no VR: a value that opens with an item tag
-    // is a sequence to GDCM's dictionary, so it is walked as one.
-    bool items = sq || ((w.implicit || un) && vl >= 8 && load16(w.b + p, false) == 0xfffe &&
-                        load16(w.b + p + 2, false) == 0xe000);
-    if (items && (rc = walk_items(w, p, p + vl, false, depth + 1, &p)) != 0)
+    // Implicit VR (and UN) give no VR: GDCM reads the value as a sequence
+    // when its dictionary says SQ, and so must the walk; a value that opens
+    // with an item tag is walked as one too.
+    bool items = sq || ((w.implicit || un) &&
+                        (dict_sq(g, e) || (vl >= 8 && load16(w.b + p, false) == 0xfffe &&
+                                           load16(w.b + p + 2, false) == 0xe000)));
+    walker inner = w;
+    inner.implicit = w.implicit || un;
+    inner.big = w.big && !un;
+    if (items && (rc = walk_items(inner, p, p + vl, false, depth + 1, &p)) != 0)
       return rc;
     if (!items)
       p += vl;
@@ -328,28 +348,19 @@ const char kTsImplicit[] = "1.2.840.10008.1.2";
 const char kTsBig[] = "1.2.840.10008.1.2.2";
 const char kTsDeflate[] = "1.2.840.10008.1.2.1.99";
 
-// zlib is loaded by GDCM already; it is reached through dlsym because the
-// build links it only indirectly. Inflates a deflated data set so that its
-// structure can be walked like any other.
+// Inflates a deflated data set so that its structure can be walked like any
+// other (raw deflate, as PS3.5 A.5 specifies).
 int inflate_dataset(const unsigned char *src, size_t n, std::string *dst, fl_errmsg_t *em) {
-  typedef int (*init_fn)(z_stream *, int, const char *, int);
-  typedef int (*inflate_fn)(z_stream *, int);
-  typedef int (*end_fn)(z_stream *);
-  static init_fn init = reinterpret_cast<init_fn>(dlsym(RTLD_DEFAULT, "inflateInit2_"));
-  static inflate_fn inf = reinterpret_cast<inflate_fn>(dlsym(RTLD_DEFAULT, "inflate"));
-  static end_fn fin = reinterpret_cast<end_fn>(dlsym(RTLD_DEFAULT, "inflateEnd"));
-  if (!init || !inf || !fin)
-    return fl_errf(em, FL_EINTERNAL, "zlib is not loaded: cannot read a deflated data set");
   z_stream z;
   memset(&z, 0, sizeof z);
-  if (init(&z, -MAX_WBITS, ZLIB_VERSION, int(sizeof z)) != Z_OK)
+  if (inflateInit2(&z, -MAX_WBITS) != Z_OK)
     return fl_errf(em, -ENOMEM, "cannot start inflating");
   z.next_in = const_cast<unsigned char *>(src);
   int rc = Z_OK;
   size_t in_left = n;
   while (rc != Z_STREAM_END) {
     if (dst->size() >= FL_DICOM_MAX_BYTES) {
-      fin(&z);
+      inflateEnd(&z);
       return fl_errf(em, FL_ETOOBIG, "deflated data set inflates beyond %llu bytes",
                      (unsigned long long)FL_DICOM_MAX_BYTES);
     }
@@ -359,19 +370,19 @@ int inflate_dataset(const unsigned char *src, size_t n, std::string *dst, fl_err
     z.avail_in = in_now;
     z.next_out = reinterpret_cast<unsigned char *>(&(*dst)[have]);
     z.avail_out = uInt(chunk);
-    rc = inf(&z, Z_NO_FLUSH);
+    rc = inflate(&z, Z_NO_FLUSH);
     in_left -= in_now - z.avail_in;
     dst->resize(have + chunk - z.avail_out);
     if (rc == Z_BUF_ERROR && z.avail_in == 0 && in_left == 0) {
-      fin(&z);
+      inflateEnd(&z);
       return fl_errf(em, FL_EDICOM, "truncated: deflated data set ends before its last block");
     }
     if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-      fin(&z);
+      inflateEnd(&z);
       return fl_errf(em, FL_EDICOM, "corrupt deflated data set (zlib error %d)", rc);
     }
   }
-  fin(&z);
+  inflateEnd(&z);
   return 0;
 }
 

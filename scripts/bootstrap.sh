@@ -18,8 +18,8 @@ PKGS=(
   libssl-dev
   # wire messages
   libprotobuf-c-dev protobuf-c-compiler
-  # DICOM parsing (behind common/fl_dicom.cpp)
-  libgdcm-dev
+  # DICOM parsing (behind common/fl_dicom.cpp); zlib for deflated data sets
+  libgdcm-dev zlib1g-dev
   # INI configuration
   libinih-dev
   # dcmdump: tests check generated studies with a second DICOM reader
