@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# A local filmless cluster on 127.0.0.1: N storage nodes (default 6, policy
-# 4+2) with data, logs and pids under ./.cluster/ (FILMLESS_CLUSTER_DIR).
-#   scripts/cluster.sh start [--nodes N]   idempotent: running nodes are kept
+# A local filmless cluster on 127.0.0.1: a coordinator and N storage nodes
+# (default 6, policy 4+2) with data, logs and pids under ./.cluster/
+# (FILMLESS_CLUSTER_DIR).
+#   scripts/cluster.sh start [--nodes N]   idempotent: running processes are kept
 #   scripts/cluster.sh stop                idempotent: SIGTERM, then wait
 #   scripts/cluster.sh status
 #   scripts/cluster.sh env                 prints the FILMLESS_COORD to export
-# Node i listens on port 7100+i (FILMLESS_BASE_PORT overrides 7100). Until a
-# coordinator binary exists in build/bin, clients use a static map naming
-# the nodes (FILMLESS_COORD=static:K+M:ADDR,...); docs/client.md.
+# The coordinator listens on port 7100 (FILMLESS_BASE_PORT overrides), node
+# i on 7100+i. Without a filmless-coord binary (or with FILMLESS_NO_COORD=1)
+# the nodes run standalone and clients use a static map naming them
+# (FILMLESS_COORD=static:K+M:ADDR,...; docs/client.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,7 +23,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes=${2:?--nodes needs a number}; shift 2 ;;
     --nodes=*) nodes=${1#--nodes=}; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "cluster.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -38,7 +40,10 @@ k=$(( nodes >= 6 ? 4 : nodes - m ))
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+use_coord() { [ -x "$bin/filmless-coord" ] && [ -z "${FILMLESS_NO_COORD:-}" ]; }
+
 coord_spec() {
+  if use_coord; then echo "127.0.0.1:$base"; return; fi
   local addrs="" i
   for i in $(seq 1 "$nodes"); do addrs="$addrs${addrs:+,}127.0.0.1:$((base + i))"; done
   echo "static:$k+$m:$addrs"
@@ -54,18 +59,40 @@ wait_port() {
 start() {
   [ -x "$bin/filmless-node" ] || { echo "cluster.sh: build first (scripts/build.sh)" >&2; exit 1; }
   echo "$nodes" > "$dir/nodes"
-  local i
+  local i coordflags=()
+  if use_coord; then
+    if ! alive "$dir/coord.pid"; then
+      mkdir -p "$dir/coord-data"
+      "$bin/filmless-coord" serve --data "$dir/coord-data" --listen "127.0.0.1:$base" --k "$k" \
+        --m "$m" >>"$dir/coord.log" 2>&1 &
+      echo $! > "$dir/coord.pid"
+    fi
+    wait_port "$base" || { echo "cluster.sh: the coordinator did not start; see $dir/coord.log" >&2; exit 1; }
+    coordflags=(--coord "127.0.0.1:$base")
+  fi
+  local idflags
   for i in $(seq 1 "$nodes"); do
     local pid="$dir/node$i.pid" port=$((base + i))
     if alive "$pid"; then continue; fi
     mkdir -p "$dir/node$i"
-    "$bin/filmless-node" serve --data "$dir/node$i" --listen "127.0.0.1:$port" --id "$i" \
-      --dc dc1 --rack "r$i" --reserve 256MiB >>"$dir/node$i.log" 2>&1 &
+    # Standalone nodes take the static map's ids; the coordinator assigns its own.
+    if use_coord; then idflags=(); else idflags=(--id "$i"); fi
+    "$bin/filmless-node" serve --data "$dir/node$i" --listen "127.0.0.1:$port" "${idflags[@]}" \
+      --dc dc1 --rack "r$i" --reserve 256MiB "${coordflags[@]}" >>"$dir/node$i.log" 2>&1 &
     echo $! > "$pid"
   done
   for i in $(seq 1 "$nodes"); do
     wait_port $((base + i)) || { echo "cluster.sh: node $i did not start; see $dir/node$i.log" >&2; exit 1; }
   done
+  if use_coord; then
+    # Ready when the coordinator's map has enough nodes for the policy.
+    local t=0
+    until "$bin/filmless" ls --coord "127.0.0.1:$base" 1.2.3 >/dev/null 2>&1; do
+      t=$((t + 1))
+      [ $t -lt 150 ] || { echo "cluster.sh: the nodes did not join the coordinator; see $dir/*.log" >&2; exit 1; }
+      sleep 0.2
+    done
+  fi
   coord_spec > "$dir/coord"
   echo "cluster: $nodes nodes up (policy $k+$m), data and logs in $dir"
   echo "export FILMLESS_COORD=$(cat "$dir/coord")"
@@ -73,7 +100,7 @@ start() {
 
 stop() {
   local p pids=""
-  for p in "$dir"/node*.pid; do
+  for p in "$dir"/node*.pid "$dir"/coord.pid; do
     [ -f "$p" ] || continue
     if alive "$p"; then
       kill -TERM "$(cat "$p")" 2>/dev/null || true
@@ -86,12 +113,19 @@ stop() {
     for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   done
-  rm -f "$dir"/node*.pid
+  rm -f "$dir"/node*.pid "$dir"/coord.pid
   echo "cluster: stopped"
 }
 
 status() {
-  local i up=0
+  local i up=0 cdown=0
+  if use_coord; then
+    if alive "$dir/coord.pid"; then
+      echo "coord   127.0.0.1:$base  up (pid $(cat "$dir/coord.pid"))"
+    else
+      echo "coord   127.0.0.1:$base  down"; cdown=1
+    fi
+  fi
   for i in $(seq 1 "$nodes"); do
     if alive "$dir/node$i.pid"; then
       echo "node $i  127.0.0.1:$((base + i))  up (pid $(cat "$dir/node$i.pid"))"; up=$((up + 1))
@@ -100,7 +134,7 @@ status() {
     fi
   done
   echo "$up of $nodes nodes up; FILMLESS_COORD=$(coord_spec)"
-  [ "$up" -eq "$nodes" ]
+  [ "$up" -eq "$nodes" ] && [ "$cdown" = 0 ]
 }
 
 case "$cmd" in
