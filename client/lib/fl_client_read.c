@@ -13,6 +13,7 @@
 #include "fl_client_int.h"
 #include "fl_ec_frag.h"
 #include "fl_log.h"
+#include "fl_uid.h"
 
 /* ---- collecting LIST entries ---------------------------------------------- */
 
@@ -92,8 +93,16 @@ static int fl__sink(fl__ftask_t *t, const Fl__ListEntry *e) {
     v->v = nv;
     v->cap = nc;
   }
-  fl__lent_fill(&v->v[v->n], e);
-  v->v[v->n].ni = t->ni;
+  fl__lent_t *x = &v->v[v->n];
+  fl__lent_fill(x, e);
+  /* Names from a node become file names (get -o DIR): only valid UIDs. */
+  if (fl_uid_check(x->series, strlen(x->series), NULL) != 0 ||
+      fl_uid_check(x->sop, strlen(x->sop), NULL) != 0) {
+    fl_warn("client", "node %u listed an entry with an invalid UID; ignored",
+            t->c->map.nodes[t->ni].id);
+    return 0;
+  }
+  x->ni = t->ni;
   v->n++;
   return 0;
 }
@@ -768,6 +777,8 @@ static int fl__study_sink(fl__ftask_t *t, const Fl__ListEntry *e) {
     v->v = nv;
     v->cap = nc;
   }
+  if (fl_uid_check(e->key->study_uid, strlen(e->key->study_uid), NULL) != 0)
+    return 0;
   fl__lent_t x;
   fl__lent_fill(&x, e);
   fl_study_summary_t *s = &v->v[v->n++];
