@@ -3,7 +3,8 @@
  * replicated small instance, immutability, reads with m nodes killed, puts
  * refused with FL_EQUORUM below min_write and accepted at it, a study put
  * during which two nodes are killed (no instance is half visible, before or
- * after they return), and deleting a study. */
+ * after they return), deleting a study, and each node's enumeration of a
+ * tenant's studies (LIST with an empty study UID), paged and whole. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -297,6 +298,70 @@ static void test_delete(void) {
   FL_CHECK_EQ(check_study(&ct), 1);
 }
 
+typedef struct uids {
+  char v[64][FL_UID_BUF];
+  int n;
+} uids_t;
+
+static int collect_study(void *arg, const Fl__ListEntry *e) {
+  uids_t *u = arg;
+  if (u->n == 64)
+    return -1;
+  snprintf(u->v[u->n++], FL_UID_BUF, "%s", e->key->study_uid);
+  return 0;
+}
+
+/* LIST with an empty study UID: each node's distinct studies, the same with
+ * pages of 2 as in one page, and together every study of the tenant. */
+static void test_enumeration(void) {
+  fl_errmsg_t em = {{0}};
+  study_t s[7];
+  for (int i = 0; i < 7; i++) {
+    make_study(&s[i], FL_GEN_SR, 1, 50 + (uint64_t)i);
+    FL_CHECK_OK(fl_client_put(cl, s[i].o[0].buf, s[i].o[0].len, NULL, &em));
+  }
+  int found[7] = {0};
+  for (int n = 0; n < NNODES; n++) {
+    fl_wire_conn_t c;
+    FL_CHECK_OK(fl_itest_connect(&nodes[n], &c));
+    fl_nc_key_t k = {0, "hosp-a", "", NULL, NULL, 0};
+    uids_t *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    uint64_t na = 0, nb = 0;
+    FL_CHECK_OK(fl_nc_list(&c, &k, 2, collect_study, a, &na, &em));
+    FL_CHECK_OK(fl_nc_list(&c, &k, 1000, collect_study, b, &nb, &em));
+    FL_CHECK_EQ(na, nb);
+    for (int i = 0; i < a->n; i++) {
+      int same = 0;
+      for (int j = 0; j < b->n; j++)
+        same += strcmp(a->v[i], b->v[j]) == 0;
+      FL_CHECK_EQ(same, 1); /* in both, and once */
+      for (int j = 0; j < 7; j++)
+        found[j] += strcmp(a->v[i], s[j].uid) == 0;
+    }
+    /* Another tenant sees nothing of these. */
+    fl_nc_key_t other = {0, "hosp-b", "", NULL, NULL, 0};
+    FL_CHECK_OK(fl_nc_list(&c, &other, 2, NULL, NULL, &na, &em));
+    FL_CHECK_EQ(na, 0);
+    free(a);
+    free(b);
+    fl_wire_conn_close(&c);
+  }
+  for (int j = 0; j < 7; j++)
+    FL_CHECK_EQ(found[j], 3); /* m+1 replicas, one per node */
+  fl_study_summary_t *ss;
+  size_t n;
+  FL_CHECK_OK(fl_client_list_studies(cl, &ss, &n, NULL, &em));
+  for (int j = 0; j < 7; j++) {
+    int seen = 0;
+    for (size_t i = 0; i < n; i++)
+      seen += strcmp(ss[i].study_uid, s[j].uid) == 0;
+    FL_CHECK_EQ(seen, 1);
+  }
+  free(ss);
+  for (int i = 0; i < 7; i++)
+    free_study(&s[i]);
+}
+
 static void test_bad_input(void) {
   fl_errmsg_t em = {{0}};
   static const char junk[] = "this is not a DICOM file at all";
@@ -331,6 +396,7 @@ int main(void) {
   FL_RUN(test_degraded);
   FL_RUN(test_kill_during_put);
   FL_RUN(test_delete);
+  FL_RUN(test_enumeration);
   FL_RUN(test_bad_input);
   fl_client_close(cl);
   free_study(&ct);
