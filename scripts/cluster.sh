@@ -6,24 +6,28 @@
 #   scripts/cluster.sh stop                idempotent: SIGTERM, then wait
 #   scripts/cluster.sh status
 #   scripts/cluster.sh env                 prints the FILMLESS_COORD to export
-# The coordinator listens on port 7100 (FILMLESS_BASE_PORT overrides), node
-# i on 7100+i. Without a filmless-coord binary (or with FILMLESS_NO_COORD=1)
-# the nodes run standalone and clients use a static map naming them
-# (FILMLESS_COORD=static:K+M:ADDR,...; docs/client.md).
+# The coordinator listens on 127.0.0.1:7000 (the address every `filmless`
+# command uses by default), node i on 7100+i (FILMLESS_BASE_PORT overrides
+# 7100; the coordinator then takes BASE-100). Without a filmless-coord
+# binary (or with FILMLESS_NO_COORD=1) the nodes run standalone and clients
+# use a static map naming them (FILMLESS_COORD=static:K+M:ADDR,...;
+# docs/client.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 dir=${FILMLESS_CLUSTER_DIR:-$root/.cluster}
 bin=${FL_BIN:-$root/build/bin}
 base=${FILMLESS_BASE_PORT:-7100}
+cport=$((base - 100))
 cmd=${1:-status}
 shift || true
+case "$cmd" in -h|--help|help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 nodes=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes=${2:?--nodes needs a number}; shift 2 ;;
     --nodes=*) nodes=${1#--nodes=}; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "cluster.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -43,7 +47,7 @@ alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 use_coord() { [ -x "$bin/filmless-coord" ] && [ -z "${FILMLESS_NO_COORD:-}" ]; }
 
 coord_spec() {
-  if use_coord; then echo "127.0.0.1:$base"; return; fi
+  if use_coord; then echo "127.0.0.1:$cport"; return; fi
   local addrs="" i
   for i in $(seq 1 "$nodes"); do addrs="$addrs${addrs:+,}127.0.0.1:$((base + i))"; done
   echo "static:$k+$m:$addrs"
@@ -63,12 +67,12 @@ start() {
   if use_coord; then
     if ! alive "$dir/coord.pid"; then
       mkdir -p "$dir/coord-data"
-      "$bin/filmless-coord" serve --data "$dir/coord-data" --listen "127.0.0.1:$base" --k "$k" \
+      "$bin/filmless-coord" serve --data "$dir/coord-data" --listen "127.0.0.1:$cport" --k "$k" \
         --m "$m" >>"$dir/coord.log" 2>&1 &
       echo $! > "$dir/coord.pid"
     fi
-    wait_port "$base" || { echo "cluster.sh: the coordinator did not start; see $dir/coord.log" >&2; exit 1; }
-    coordflags=(--coord "127.0.0.1:$base")
+    wait_port "$cport" || { echo "cluster.sh: the coordinator did not start; see $dir/coord.log" >&2; exit 1; }
+    coordflags=(--coord "127.0.0.1:$cport")
   fi
   local idflags
   for i in $(seq 1 "$nodes"); do
@@ -87,7 +91,7 @@ start() {
   if use_coord; then
     # Ready when the coordinator's map has enough nodes for the policy.
     local t=0
-    until "$bin/filmless" ls --coord "127.0.0.1:$base" 1.2.3 >/dev/null 2>&1; do
+    until "$bin/filmless" ls --coord "127.0.0.1:$cport" 1.2.3 >/dev/null 2>&1; do
       t=$((t + 1))
       [ $t -lt 150 ] || { echo "cluster.sh: the nodes did not join the coordinator; see $dir/*.log" >&2; exit 1; }
       sleep 0.2
@@ -121,9 +125,9 @@ status() {
   local i up=0 cdown=0
   if use_coord; then
     if alive "$dir/coord.pid"; then
-      echo "coord   127.0.0.1:$base  up (pid $(cat "$dir/coord.pid"))"
+      echo "coord   127.0.0.1:$cport  up (pid $(cat "$dir/coord.pid"))"
     else
-      echo "coord   127.0.0.1:$base  down"; cdown=1
+      echo "coord   127.0.0.1:$cport  down"; cdown=1
     fi
   fi
   for i in $(seq 1 "$nodes"); do

@@ -39,9 +39,13 @@ int fl_cli_parse_u64(const char *s, unsigned long long max, unsigned long long *
  * separate value. *val is NULL when the value is missing. */
 int fl_cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
 
+/* The coordinator's address when none is given. */
+#define FL_CLI_COORD_ADDR_DEFAULT "127.0.0.1:7000"
+
 /* Options every cluster command takes. Strings borrowed from argv. */
 typedef struct fl_cli_common {
-  const char *coord;  /* --coord, else $FILMLESS_COORD, else the config file */
+  const char *coord;  /* --coord, else $FILMLESS_COORD, else the config file,
+                       * else FL_CLI_COORD_ADDR_DEFAULT */
   const char *tenant; /* --tenant, else $FILMLESS_TENANT, else the file, else "default" */
   int json;           /* --json */
 } fl_cli_common_t;
@@ -61,7 +65,8 @@ void fl_cli_json_str(FILE *f, const char *s);
 /* Help text shared by the cluster commands. */
 #define FL_CLI_COMMON_HELP \
   "  --coord HOST:PORT  coordinator (default: $FILMLESS_COORD, else coord in\n" \
-  "                     [client] of $FILMLESS_CONFIG or ~/.config/filmless/client.ini)\n" \
+  "                     [client] of $FILMLESS_CONFIG or ~/.config/filmless/client.ini,\n" \
+  "                     else " FL_CLI_COORD_ADDR_DEFAULT ")\n" \
   "  --tenant NAME      tenant (default: $FILMLESS_TENANT, else the file's tenant,\n" \
   "                     else 'default')\n"
 

@@ -102,16 +102,13 @@ int fl_cli_client_open(const fl_cli_cmd_t *me, const fl_cli_common_t *co, fl_cli
              : env_tenant && env_tenant[0] ? env_tenant
              : file.tenant[0]            ? file.tenant
                                          : NULL;
-  if (!o.coord || !o.coord[0]) {
-    fprintf(stderr,
-            "filmless %s: no cluster given: use --coord HOST:PORT, set FILMLESS_COORD, or "
-            "put coord = HOST:PORT under [client] in ~/.config/filmless/client.ini "
-            "(scripts/cluster.sh env prints it)\n",
-            me->name);
-    return FL_CLI_USAGE;
-  }
+  if (!o.coord || !o.coord[0])
+    o.coord = FL_CLI_COORD_ADDR_DEFAULT;
   fl_errmsg_t em = {{0}};
   int rc = fl_client_open(out, &o, &em);
+  if (rc == -ECONNREFUSED && !co->coord)
+    fl_errprefix(&em, rc, "no coordinator given (--coord, FILMLESS_COORD, or coord under "
+                          "[client] in ~/.config/filmless/client.ini), tried the default");
   if (rc) {
     fprintf(stderr, "filmless %s: %s: %s\n", me->name, fl_err_name(rc), fl_errmsg_str(&em, rc));
     return FL_CLI_FAIL;
