@@ -43,6 +43,17 @@ m=2
 k=$(( nodes >= 6 ? 4 : nodes - m ))
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Running and serving: keep it. Running but no longer serving (stopping
+# after a SIGTERM): wait for it to exit so it can be started again.
+keep() {
+  alive "$1" || return 1
+  port_open "$2" && return 0
+  local _
+  for _ in $(seq 1 200); do alive "$1" || return 1; sleep 0.05; done
+  return 0
+}
 
 use_coord() { [ -x "$bin/filmless-coord" ] && [ -z "${FILMLESS_NO_COORD:-}" ]; }
 
@@ -55,7 +66,7 @@ coord_spec() {
 
 wait_port() {
   local port=$1 t=0
-  while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+  while ! port_open "$port"; do
     t=$((t + 1)); [ $t -lt 300 ] || return 1; sleep 0.1
   done
 }
@@ -65,7 +76,7 @@ start() {
   echo "$nodes" > "$dir/nodes"
   local i coordflags=()
   if use_coord; then
-    if ! alive "$dir/coord.pid"; then
+    if ! keep "$dir/coord.pid" "$cport"; then
       mkdir -p "$dir/coord-data"
       "$bin/filmless-coord" serve --data "$dir/coord-data" --listen "127.0.0.1:$cport" --k "$k" \
         --m "$m" >>"$dir/coord.log" 2>&1 &
@@ -77,7 +88,7 @@ start() {
   local idflags
   for i in $(seq 1 "$nodes"); do
     local pid="$dir/node$i.pid" port=$((base + i))
-    if alive "$pid"; then continue; fi
+    if keep "$pid" "$port"; then continue; fi
     mkdir -p "$dir/node$i"
     # Standalone nodes take the static map's ids; the coordinator assigns its own.
     if use_coord; then idflags=(); else idflags=(--id "$i"); fi

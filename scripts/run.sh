@@ -36,6 +36,6 @@ Try next (the cluster keeps running; data and logs in .cluster/):
   kill \$(cat .cluster/node1.pid) \$(cat .cluster/node2.pid)   # lose m = 2 nodes
   build/bin/filmless get $study -o /tmp/again  # still reads back
   scripts/cluster.sh start                     # bring them back
-  build/bin/filmless rm $study
+  build/bin/filmless rm --yes $study
   scripts/cluster.sh stop
 EOT
