@@ -41,13 +41,15 @@ extern const fl_cfg_field_t fl_node_cfg_fields[];
  * (borrowed) -> a response header *resp (caller-initialised with
  * fl__frame_header__init; its body points into *scratch, which the caller
  * frees with fl_node_rpc_scratch_free after encoding) and a response
- * payload *out (malloc'd or NULL, handed over) of *out_len bytes whose
- * CRC32C is already in resp->payload_crc32c. Never fails: errors become
- * the response status and text. */
+ * payload of *out_len bytes at *out inside the allocation *out_base
+ * (handed over: free() it; both NULL when empty), whose CRC32C is already
+ * in resp->payload_crc32c. Never fails: errors become the response status
+ * and text. */
 typedef struct fl_node_rpc_scratch fl_node_rpc_scratch_t;
 void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, const Fl__FrameHeader *req,
                         const void *payload, uint64_t payload_len, Fl__FrameHeader *resp,
-                        fl_node_rpc_scratch_t **scratch, void **out, uint64_t *out_len);
+                        fl_node_rpc_scratch_t **scratch, void **out_base, void **out,
+                        uint64_t *out_len);
 void fl_node_rpc_scratch_free(fl_node_rpc_scratch_t *scratch);
 
 /* Runs the node until SIGTERM/SIGINT: opens the store, serves, and on a

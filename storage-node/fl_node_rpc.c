@@ -147,13 +147,14 @@ static int fl__put(fl_store_t *st, const Fl__PutFragmentArgs *a, const void *pay
 }
 
 static int fl__get(fl_store_t *st, const Fl__GetFragmentArgs *a, fl_node_rpc_scratch_t *sc,
-                   void **out, uint64_t *out_len, uint32_t *out_crc, fl_errmsg_t *em) {
+                   void **out_base, void **out, uint64_t *out_len, uint32_t *out_crc,
+                   fl_errmsg_t *em) {
   fl_idx_key_t k;
   int rc = fl__key_from_wire(a->key, a->pg, a->fragment_index, &k, em);
   if (rc)
     return rc;
   fl_idx_value_t v;
-  if ((rc = fl_store_get(st, &k, a->offset, a->length, &v, out, out_len, em)) != 0)
+  if ((rc = fl_store_get(st, &k, a->offset, a->length, &v, out_base, out, out_len, em)) != 0)
     return rc;
   sc->get.fragment_size = v.rec_len;
   sc->get.fragment_crc32c = v.crc;
@@ -458,8 +459,10 @@ static int fl__stat(fl_store_t *st, const fl_node_cfg_t *cfg, fl_node_rpc_scratc
 
 void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, const Fl__FrameHeader *req,
                         const void *payload, uint64_t payload_len, Fl__FrameHeader *resp,
-                        fl_node_rpc_scratch_t **scratch, void **out, uint64_t *out_len) {
+                        fl_node_rpc_scratch_t **scratch, void **out_base, void **out,
+                        uint64_t *out_len) {
   fl_errmsg_t em = {{0}};
+  *out_base = NULL;
   *out = NULL;
   *out_len = 0;
   uint32_t out_crc = 0;
@@ -486,6 +489,7 @@ void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, const Fl__F
         break;
       }
       memcpy(*out, payload, payload_len);
+      *out_base = *out;
       *out_len = payload_len;
       out_crc = req->payload_crc32c;
     }
@@ -494,10 +498,11 @@ void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, const Fl__F
     rc = fl__put(store, req->put_fragment, payload, payload_len, req->payload_crc32c, sc, &em);
     break;
   case FL__MSG_TYPE__MSG_TYPE_GET_FRAGMENT:
-    rc = fl__get(store, req->get_fragment, sc, out, out_len, &out_crc, &em);
+    rc = fl__get(store, req->get_fragment, sc, out_base, out, out_len, &out_crc, &em);
     break;
   case FL__MSG_TYPE__MSG_TYPE_LIST:
     rc = fl__list(store, req->list, sc, out, out_len, &out_crc, &em);
+    *out_base = *out;
     break;
   case FL__MSG_TYPE__MSG_TYPE_DELETE:
     rc = fl__delete(store, req->delete_fragment, sc, &em);
@@ -511,7 +516,8 @@ void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, const Fl__F
     break;
   }
   if (rc) {
-    free(*out);
+    free(*out_base);
+    *out_base = NULL;
     *out = NULL;
     *out_len = 0;
     out_crc = 0;

@@ -50,6 +50,7 @@ typedef struct fl__req {
   size_t payload_in_len;
   uint8_t *hdr_out;            /* encoded response preamble + header */
   size_t hdr_out_len;
+  void *payload_out_base;      /* allocation holding the response payload */
   void *payload_out;
   uint64_t payload_out_len;
 } fl__req_t;
@@ -82,7 +83,7 @@ static void fl__req_free(fl__req_t *r) {
   free(r->hdr_in);
   free(r->payload_in);
   free(r->hdr_out);
-  free(r->payload_out);
+  free(r->payload_out_base);
   free(r);
 }
 
@@ -132,7 +133,7 @@ static void fl__work(uv_work_t *w) {
     return;
   }
   fl_node_rpc_handle(n->store, n->cfg, req, r->payload_in, r->payload_in_len, &resp, &sc,
-                     &r->payload_out, &r->payload_out_len);
+                     &r->payload_out_base, &r->payload_out, &r->payload_out_len);
   size_t cap = fl_wire_encoded_size(&resp);
   r->hdr_out = malloc(cap);
   fl_errmsg_t em = {{0}};

@@ -372,8 +372,8 @@ int fl_store_lookup(fl_store_t *s, const fl_idx_key_t *k, fl_idx_value_t *v, fl_
 }
 
 int fl_store_get(fl_store_t *s, const fl_idx_key_t *k, uint64_t off, uint64_t len,
-                 fl_idx_value_t *v, void **buf, uint64_t *n, fl_errmsg_t *em) {
-  *buf = NULL;
+                 fl_idx_value_t *v, void **base, void **data, uint64_t *n, fl_errmsg_t *em) {
+  *base = *data = NULL;
   *n = 0;
   /* Compaction may delete the volume between lookup and read: look again. */
   for (int attempt = 0; attempt < 3; attempt++) {
@@ -387,25 +387,17 @@ int fl_store_get(fl_store_t *s, const fl_idx_key_t *k, uint64_t off, uint64_t le
                      "-byte fragment",
                      off, len, size);
     uint64_t want = len ? len : size - off;
-    void *b = malloc(want ? want : 1);
-    if (!b)
-      return -ENOMEM;
     fl_vol_rec_t rec;
-    rc = fl_volset_read(s->vs, v->volume, v->offset, &rec, b, off, want, em);
-    if (rc == FL_ENOTFOUND) {
-      free(b);
+    rc = fl_volset_read_alloc(s->vs, v->volume, v->offset, &rec, off, want, base, data, em);
+    if (rc == FL_ENOTFOUND)
       continue;
-    }
     if (rc == FL_ECORRUPT) {
       atomic_fetch_add(&s->corrupt_found, 1);
       fl_error("store", "corrupt fragment %s/%s frag %u at volume %u offset %" PRIu64 ": %s",
                k->study, k->sop, k->frag, v->volume, v->offset, fl_errmsg_str(em, rc));
     }
-    if (rc) {
-      free(b);
+    if (rc)
       return rc;
-    }
-    *buf = b;
     *n = want;
     return 0;
   }

@@ -64,11 +64,11 @@ int fl_store_put(fl_store_t *s, const fl_store_put_t *p, int *existed, fl_errmsg
 int fl_store_lookup(fl_store_t *s, const fl_idx_key_t *k, fl_idx_value_t *v, fl_errmsg_t *em);
 
 /* Reads len bytes (0 = to the end) of k's payload from off into a buffer it
- * allocates (*buf, free() it; *n its length), with the entry in *v. A whole
- * read verifies the payload CRC (FL_ECORRUPT if the disk changed it);
- * -EINVAL for a range past the end. */
+ * allocates: *base is the allocation (free() it), *data the bytes and *n
+ * their count, with the entry in *v. A whole read verifies the payload CRC
+ * (FL_ECORRUPT if the disk changed it); -EINVAL for a range past the end. */
 int fl_store_get(fl_store_t *s, const fl_idx_key_t *k, uint64_t off, uint64_t len,
-                 fl_idx_value_t *v, void **buf, uint64_t *n, fl_errmsg_t *em);
+                 fl_idx_value_t *v, void **base, void **data, uint64_t *n, fl_errmsg_t *em);
 
 /* Writes a tombstone for k (or, with all_frags, for every fragment of k's
  * object held here). *tombstoned counts fragments that were live. Deleting

@@ -579,6 +579,64 @@ int fl_vol_read(fl_vol_t *v, uint64_t off, fl_vol_rec_t *rec, void *payload, uin
   return 0;
 }
 
+int fl_vol_read_alloc(fl_vol_t *v, uint64_t off, fl_vol_rec_t *rec, uint64_t pay_off,
+                      uint64_t len, void **base, void **data, fl_errmsg_t *em) {
+  *base = *data = NULL;
+  if (!v->direct) {
+    void *b = malloc(len ? len : 1);
+    if (!b)
+      return -ENOMEM;
+    int rc = fl_vol_read(v, off, rec, b, pay_off, len, em);
+    if (rc) {
+      free(b);
+      return rc;
+    }
+    *base = *data = b;
+    return 0;
+  }
+  int rc = fl_vol_read(v, off, rec, NULL, 0, 0, em); /* header only */
+  if (rc)
+    return rc;
+  if (pay_off > rec->h.payload_len || len > rec->h.payload_len - pay_off)
+    return fl_errf(em, -EINVAL, "range %llu+%llu is past the %llu-byte payload",
+                   (unsigned long long)pay_off, (unsigned long long)len,
+                   (unsigned long long)rec->h.payload_len);
+  /* Records are padded to FL_VOL_ALIGN, so the aligned span stays inside it. */
+  uint64_t start = off + fl_vol_rec_hdr_size(&rec->h) + pay_off;
+  uint64_t astart = start & ~(uint64_t)(FL_VOL_ALIGN - 1);
+  uint64_t aend = (start + len + FL_VOL_ALIGN - 1) & ~(uint64_t)(FL_VOL_ALIGN - 1);
+  size_t n = (size_t)(aend - astart);
+  void *b = NULL;
+  if (posix_memalign(&b, FL_VOL_ALIGN, n ? n : FL_VOL_ALIGN))
+    return -ENOMEM;
+  for (size_t got = 0; got < n;) {
+    ssize_t r = v->io->pread(v->io->ctx, v->wfd, (uint8_t *)b + got, n - got,
+                             astart + got);
+    if (r < 0) {
+      free(b);
+      return fl_errf(em, (int)r, "reading volume %u at %llu", v->id,
+                     (unsigned long long)(astart + got));
+    }
+    if (r == 0) {
+      free(b);
+      return fl_errf(em, FL_ECORRUPT, "volume %u ends inside the record at %llu", v->id,
+                     (unsigned long long)off);
+    }
+    got += (size_t)r;
+  }
+  void *d = (uint8_t *)b + (start - astart);
+  if (pay_off == 0 && len == rec->h.payload_len) {
+    rc = fl_vol_rec_verify_payload(&rec->h, d, em);
+    if (rc) {
+      free(b);
+      return fl_errprefix(em, rc, "volume %u record at %llu", v->id, (unsigned long long)off);
+    }
+  }
+  *base = b;
+  *data = d;
+  return 0;
+}
+
 int fl_vol_iter_init(fl_vol_iter_t *it, fl_vol_t *v, int verify) {
   it->v = v;
   it->off = FL_VOL_DATA_START;

@@ -117,6 +117,15 @@ void fl_vol_undo(fl_vol_t *v);
 void fl_vol_undo_to(fl_vol_t *v, uint64_t to);
 int fl_vol_pending(fl_vol_t *v);
 
+/* Like fl_vol_read with a payload, but into a buffer it allocates: *base
+ * (release with free()) holds the bytes, *data points at the first payload
+ * byte of the range inside it. On an O_DIRECT volume the range is read with
+ * O_DIRECT into a 4 KiB-aligned buffer: records written with O_DIRECT are
+ * not in the page cache, and a buffered read would fill it first and copy
+ * after. Nothing is allocated on error. Thread-safe. */
+int fl_vol_read_alloc(fl_vol_t *v, uint64_t off, fl_vol_rec_t *rec, uint64_t pay_off,
+                      uint64_t len, void **base, void **data, fl_errmsg_t *em);
+
 /* Marks v sealed (read-only) in its superblock; durable on return, and so
  * is every record written before (the superblock's fdatasync covers them). */
 int fl_vol_seal(fl_vol_t *v, fl_errmsg_t *em);

@@ -485,6 +485,17 @@ int fl_volset_read(fl_volset_t *s, uint32_t vol_id, uint64_t off, fl_vol_rec_t *
   return rc;
 }
 
+int fl_volset_read_alloc(fl_volset_t *s, uint32_t vol_id, uint64_t off, fl_vol_rec_t *rec,
+                         uint64_t pay_off, uint64_t len, void **base, void **data,
+                         fl_errmsg_t *em) {
+  fl__slot_t *sl = fl__get(s, vol_id);
+  if (!sl)
+    return fl_errf(em, FL_ENOTFOUND, "no volume %u (compacted or never existed)", vol_id);
+  int rc = fl_vol_read_alloc(sl->v, off, rec, pay_off, len, base, data, em);
+  fl__put_ref(s, sl);
+  return rc;
+}
+
 size_t fl_volset_list(fl_volset_t *s, uint32_t *ids, size_t cap) {
   pthread_mutex_lock(&s->mu);
   size_t n = s->nslots;

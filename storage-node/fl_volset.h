@@ -61,6 +61,11 @@ int fl_volset_roll(fl_volset_t *s, fl_errmsg_t *em);
 int fl_volset_read(fl_volset_t *s, uint32_t vol_id, uint64_t off, fl_vol_rec_t *rec,
                    void *payload, uint64_t pay_off, uint64_t len, fl_errmsg_t *em);
 
+/* fl_vol_read_alloc on volume vol_id (FL_ENOTFOUND if the volume is gone). */
+int fl_volset_read_alloc(fl_volset_t *s, uint32_t vol_id, uint64_t off, fl_vol_rec_t *rec,
+                         uint64_t pay_off, uint64_t len, void **base, void **data,
+                         fl_errmsg_t *em);
+
 /* Ids of the current volumes, ascending, into ids[cap] (OUT); returns how
  * many there are (may exceed cap). */
 size_t fl_volset_list(fl_volset_t *s, uint32_t *ids, size_t cap);
