@@ -9,9 +9,10 @@
  *   time to first instance of a study get (p50, p99 over repeated gets of
  *         the CT study): against the time to read one instance alone.
  * The nodes run from a static map (no coordinator process on this path).
- * Usage: bench_cluster [--dir DIR] [--jobs N] [--rounds N]
+ * Usage: bench_cluster [--dir DIR] [--jobs N] [--rounds N] [--study-threads N]
  *        (default build/bench-cluster.tmp when run from the source tree,
- *        else ./bench-cluster.tmp; 8 instances in flight, 30 gets) */
+ *        else ./bench-cluster.tmp; 8 instances in flight, 30 gets, the
+ *        client's default instances in flight per study get) */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -194,7 +195,7 @@ int main(int argc, char **argv) {
   struct stat sb;
   const char *dir = stat("build", &sb) == 0 && S_ISDIR(sb.st_mode) ? "build/bench-cluster.tmp"
                                                                    : "bench-cluster.tmp";
-  int rounds = 30;
+  int rounds = 30, study_threads = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
       dir = argv[++i];
@@ -202,12 +203,16 @@ int main(int argc, char **argv) {
       jobs = atoi(argv[++i]);
     else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
       rounds = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--study-threads") == 0 && i + 1 < argc)
+      study_threads = atoi(argv[++i]);
     else {
-      fprintf(stderr, "usage: bench_cluster [--dir DIR] [--jobs N] [--rounds N]\n");
+      fprintf(stderr,
+              "usage: bench_cluster [--dir DIR] [--jobs N] [--rounds N] [--study-threads N]\n");
       return 2;
     }
   }
-  if (jobs < 1 || jobs > 64 || rounds < 2)
+  if (jobs < 1 || jobs > 64 || rounds < 2 || rounds > 1000 || study_threads < 0 ||
+      study_threads > 256)
     return 2;
   char cmd[1200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -217,7 +222,7 @@ int main(int argc, char **argv) {
   }
   char spec[512];
   start_nodes(dir, spec, sizeof spec);
-  fl_client_opts_t co = {spec, "bench", 0, 0, 30000};
+  fl_client_opts_t co = {spec, "bench", 0, (unsigned)study_threads, 30000};
   fl_errmsg_t em = {{0}};
   int rc = fl_client_open(&cl, &co, &em);
   if (rc)
