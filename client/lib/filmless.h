@@ -115,8 +115,10 @@ typedef struct fl_instance {
 
 /* Called once per instance of a study get, with its bytes (borrowed for
  * the call only). Calls are serialised (never two at once) but come from
- * the library's threads, in no particular order. A non-zero return stops
- * the get and is returned by it. */
+ * the library's threads (or the caller's), in no particular order. A
+ * non-zero return stops the get and is returned by it. The callback may
+ * call fl_client_put or fl_client_get but not another fl_study_get* (its
+ * thread would wait for the pool it runs on). */
 typedef int (*fl_study_instance_cb)(void *arg, const fl_instance_t *inst, const void *data,
                                     size_t len);
 
