@@ -11,7 +11,7 @@
  * The nodes run from a static map (no coordinator process on this path).
  * Usage: bench_cluster [--dir DIR] [--jobs N] [--rounds N] [--study-threads N]
  *        (default build/bench-cluster.tmp when run from the source tree,
- *        else ./bench-cluster.tmp; 8 instances in flight, 30 gets, the
+ *        else ./bench-cluster.tmp; 16 instances in flight, 30 gets, the
  *        client's default instances in flight per study get) */
 #include <errno.h>
 #include <pthread.h>
@@ -33,7 +33,7 @@
 
 static pid_t pids[NODES];
 static fl_client_t *cl;
-static int jobs = 8;
+static int jobs = 16;
 
 typedef struct objs {
   uint8_t **buf;

@@ -152,7 +152,7 @@ static void *fl__worker(void *arg) {
 static int fl__put_run(int argc, char **argv) {
   const fl_cli_cmd_t *me = &fl_cli_cmd_put;
   fl_cli_common_t co = {0};
-  unsigned long long jobs = 8;
+  unsigned long long jobs = 16;
   fl__put_t p;
   memset(&p, 0, sizeof p);
   unsigned walk_err = 0;
@@ -238,7 +238,7 @@ const fl_cli_cmd_t fl_cli_cmd_put = {
     "stored SOP Instance UID are refused (instances are immutable).\n"
     "\n"
     "options:\n" FL_CLI_COMMON_HELP
-    "  --jobs N           instances in flight (default 8)\n"
+    "  --jobs N           instances in flight (default 16)\n"
     "  --quiet            no progress line\n"
     "\n"
     "Exit status: 0 if every DICOM file is stored, 1 if any failed, 2 on bad usage.\n",
