@@ -18,12 +18,8 @@ static int fl__get_run(int argc, char **argv) {
       if (!v || !v[0])
         return fl_cli_usage_error(me, "-o needs a directory");
       out = v;
-    } else if (argv[i][0] == '-') {
-      return fl_cli_usage_error(me, "unknown option '%s'", argv[i]);
-    } else if (!study) {
-      study = argv[i];
-    } else {
-      return fl_cli_usage_error(me, "unexpected argument '%s'", argv[i]);
+    } else if ((rc = fl_cli_one_arg(me, argv[i], &study)) != 0) {
+      return rc;
     }
   }
   if (!study)

@@ -102,12 +102,8 @@ static int fl__ls_run(int argc, char **argv) {
     if (fl_cli_common_opt(me, argc, argv, &i, &co, &rc)) {
       if (rc)
         return rc;
-    } else if (argv[i][0] == '-') {
-      return fl_cli_usage_error(me, "unknown option '%s'", argv[i]);
-    } else if (!study) {
-      study = argv[i];
-    } else {
-      return fl_cli_usage_error(me, "unexpected argument '%s'", argv[i]);
+    } else if ((rc = fl_cli_one_arg(me, argv[i], &study)) != 0) {
+      return rc;
     }
   }
   fl_client_t *cl;

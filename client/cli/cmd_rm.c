@@ -16,12 +16,8 @@ static int fl__rm_run(int argc, char **argv) {
         return rc;
     } else if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0) {
       yes = 1;
-    } else if (argv[i][0] == '-') {
-      return fl_cli_usage_error(me, "unknown option '%s'", argv[i]);
-    } else if (!study) {
-      study = argv[i];
-    } else {
-      return fl_cli_usage_error(me, "unexpected argument '%s'", argv[i]);
+    } else if ((rc = fl_cli_one_arg(me, argv[i], &study)) != 0) {
+      return rc;
     }
   }
   if (!study)

@@ -59,6 +59,10 @@ int fl_cli_common_opt(const fl_cli_cmd_t *me, int argc, char **argv, int *i,
  * returns an exit code on failure. */
 int fl_cli_client_open(const fl_cli_cmd_t *me, const fl_cli_common_t *co, fl_client_t **out);
 
+/* The one positional argument of a command: an unknown option, or a second
+ * argument, is a usage error (returned); otherwise *slot = arg, 0. */
+int fl_cli_one_arg(const fl_cli_cmd_t *me, const char *arg, const char **slot);
+
 /* Writes s as a JSON string literal. */
 void fl_cli_json_str(FILE *f, const char *s);
 

@@ -116,6 +116,15 @@ int fl_cli_client_open(const fl_cli_cmd_t *me, const fl_cli_common_t *co, fl_cli
   return FL_CLI_OK;
 }
 
+int fl_cli_one_arg(const fl_cli_cmd_t *me, const char *arg, const char **slot) {
+  if (arg[0] == '-')
+    return fl_cli_usage_error(me, "unknown option '%s'", arg);
+  if (*slot)
+    return fl_cli_usage_error(me, "unexpected argument '%s'", arg);
+  *slot = arg;
+  return 0;
+}
+
 void fl_cli_json_str(FILE *f, const char *s) {
   fputc('"', f);
   for (; *s; s++) {
