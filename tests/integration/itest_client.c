@@ -374,8 +374,16 @@ static void test_bad_input(void) {
   FL_CHECK_ERR(fl_client_open(&x, &o, &em), FL_ECONFIG);
 }
 
+/* A failed check exits: take the nodes down with the test. */
+static void kill_all(void) {
+  for (int i = 0; i < NNODES; i++)
+    if (nodes[i].proc.pid > 0)
+      fl_proc_stop(&nodes[i].proc, SIGKILL, 5000);
+}
+
 int main(void) {
   char dir[400];
+  atexit(kill_all);
   FL_CHECK_OK(fl_proc_scratch_dir("itest_client", dir, sizeof dir));
   size_t off = (size_t)snprintf(spec, sizeof spec, "static:4+2:");
   for (int i = 0; i < NNODES; i++) {
