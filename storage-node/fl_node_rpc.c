@@ -242,8 +242,138 @@ static int fl__list_cb(void *arg, const fl_idx_key_t *k, const fl_idx_value_t *v
   return 0;
 }
 
+static int fl__list_ctx_alloc(fl__list_ctx_t *c, size_t max) {
+  memset(c, 0, sizeof *c);
+  c->cap = max;
+  c->entries = calloc(max, sizeof *c->entries);
+  c->keys = calloc(max, sizeof *c->keys);
+  c->attrs = calloc(max * 7, sizeof *c->attrs);
+  c->attr_ptrs = calloc(max * 7, sizeof *c->attr_ptrs);
+  c->entry_ptrs = calloc(max, sizeof *c->entry_ptrs);
+  c->strs = calloc(max, sizeof *c->strs);
+  c->nums = calloc(max, sizeof *c->nums);
+  c->vals = calloc(max, sizeof *c->vals);
+  if (!c->entries || !c->keys || !c->attrs || !c->attr_ptrs || !c->entry_ptrs || !c->strs ||
+      !c->nums || !c->vals)
+    return -ENOMEM;
+  return 0;
+}
+
+static void fl__list_ctx_free(fl__list_ctx_t *c) {
+  free(c->entries);
+  free(c->keys);
+  free(c->attrs);
+  free(c->attr_ptrs);
+  free(c->entry_ptrs);
+  free(c->strs);
+  free(c->nums);
+  free(c->vals);
+}
+
+static int fl__list_pack(fl__list_ctx_t *c, void **out, uint64_t *out_len, uint32_t *out_crc) {
+  Fl__ListPage page = FL__LIST_PAGE__INIT;
+  page.entries = c->entry_ptrs;
+  page.n_entries = c->n;
+  size_t plen = fl__list_page__get_packed_size(&page);
+  uint8_t *buf = malloc(plen ? plen : 1);
+  if (!buf)
+    return -ENOMEM;
+  fl__list_page__pack(&page, buf);
+  *out = buf;
+  *out_len = plen;
+  *out_crc = fl_crc32c(buf, plen);
+  return 0;
+}
+
+/* A key that sorts after every key starting with the `level` prefix of k:
+ * the prefix, then 0xFF bytes (no key byte after a prefix is 0xFF: tenants
+ * are [a-z0-9_-], packed UID nibbles are at most 0xB). */
+static int fl__skip_key(const fl_idx_key_t *k, enum fl_idx_level level, uint8_t *buf,
+                        size_t *len, fl_errmsg_t *em) {
+  int rc = fl_idx_key_encode(k, level, buf, FL_IDX_KEY_MAX, len, em);
+  if (rc)
+    return rc;
+  memset(buf + *len, 0xFF, FL_IDX_KEY_MAX - *len);
+  *len = FL_IDX_KEY_MAX;
+  return 0;
+}
+
+/* LIST with an empty study UID: the tenant's distinct studies on this node,
+ * across every PG, one entry per study (the first live fragment found, so
+ * its attributes describe one instance of the study). The scan hops from
+ * study to study with seeks instead of reading every fragment; a page ends
+ * after max_entries studies or FL__STUDY_HOPS seeks. */
+#define FL__STUDY_HOPS 20000u
+static int fl__list_studies(fl_store_t *st, const Fl__ListArgs *a, fl_node_rpc_scratch_t *sc,
+                            void **out, uint64_t *out_len, uint32_t *out_crc, fl_errmsg_t *em) {
+  const char *tenant = a->prefix->tenant;
+  int rc = fl_idx_check_tenant(tenant, em);
+  if (rc)
+    return rc;
+  size_t max = a->max_entries ? a->max_entries : FL__LIST_DEFAULT;
+  if (max > FL__LIST_MAX)
+    max = FL__LIST_MAX;
+  uint8_t after[FL_IDX_KEY_MAX];
+  size_t after_len = 0;
+  if (a->page_token.len) {
+    if (a->page_token.len > sizeof after)
+      return fl_errf(em, FL_EPROTO, "page token of %zu bytes is not one of ours",
+                     a->page_token.len);
+    memcpy(after, a->page_token.data, a->page_token.len);
+    after_len = a->page_token.len;
+  }
+  fl__list_ctx_t c;
+  int done = 0;
+  if ((rc = fl__list_ctx_alloc(&c, max)) != 0)
+    goto out;
+  for (unsigned hops = 0; c.n < max && hops < FL__STUDY_HOPS; hops++) {
+    fl_idx_iter_t *it;
+    if ((rc = fl_idx_iter_open(fl_store_index(st), FL_IDX_LVL_ALL, NULL, after, after_len, 0,
+                               &it, em)) != 0)
+      goto out;
+    fl_idx_key_t k;
+    fl_idx_value_t v;
+    rc = fl_idx_iter_next(it, &k, &v, em);
+    fl_idx_iter_close(it);
+    if (rc < 0)
+      goto out;
+    if (rc == 0) {
+      done = 1;
+      break;
+    }
+    int cmp = strcmp(k.tenant, tenant);
+    if (cmp == 0) {
+      fl__list_cb(&c, &k, &v);
+      rc = fl__skip_key(&k, FL_IDX_LVL_STUDY, after, &after_len, em);
+    } else if (cmp < 0) {
+      /* Before the tenant in this PG: seek to its first key. */
+      snprintf(k.tenant, sizeof k.tenant, "%s", tenant);
+      rc = fl_idx_key_encode(&k, FL_IDX_LVL_TENANT, after, sizeof after, &after_len, em);
+    } else {
+      rc = fl__skip_key(&k, FL_IDX_LVL_PG, after, &after_len, em);
+    }
+    if (rc)
+      goto out;
+  }
+  rc = fl__list_pack(&c, out, out_len, out_crc);
+  if (rc)
+    goto out;
+  sc->list.count = (uint32_t)c.n;
+  if (!done) {
+    memcpy(sc->page_token, after, after_len);
+    sc->list.next_page_token.data = sc->page_token;
+    sc->list.next_page_token.len = after_len;
+  }
+out:
+  fl__list_ctx_free(&c);
+  return rc;
+}
+
 static int fl__list(fl_store_t *st, const Fl__ListArgs *a, fl_node_rpc_scratch_t *sc,
                     void **out, uint64_t *out_len, uint32_t *out_crc, fl_errmsg_t *em) {
+  if (a->prefix && a->prefix->tenant[0] && !a->prefix->study_uid[0] &&
+      !a->prefix->series_uid[0] && !a->prefix->sop_uid[0])
+    return fl__list_studies(st, a, sc, out, out_len, out_crc, em);
   if (!a->prefix || !a->prefix->tenant[0] || !a->prefix->study_uid[0])
     return fl_errf(em, FL_EPROTO, "list needs at least a tenant and a study UID");
   if (a->prefix->sop_uid[0] && !a->prefix->series_uid[0])
@@ -270,41 +400,16 @@ static int fl__list(fl_store_t *st, const Fl__ListArgs *a, fl_node_rpc_scratch_t
     cur.len = a->page_token.len;
   }
   fl__list_ctx_t c;
-  memset(&c, 0, sizeof c);
-  c.cap = max;
-  c.entries = calloc(max, sizeof *c.entries);
-  c.keys = calloc(max, sizeof *c.keys);
-  c.attrs = calloc(max * 7, sizeof *c.attrs);
-  c.attr_ptrs = calloc(max * 7, sizeof *c.attr_ptrs);
-  c.entry_ptrs = calloc(max, sizeof *c.entry_ptrs);
-  c.strs = calloc(max, sizeof *c.strs);
-  c.nums = calloc(max, sizeof *c.nums);
-  c.vals = calloc(max, sizeof *c.vals);
-  if (!c.entries || !c.keys || !c.attrs || !c.attr_ptrs || !c.entry_ptrs || !c.strs ||
-      !c.nums || !c.vals) {
-    rc = -ENOMEM;
+  if ((rc = fl__list_ctx_alloc(&c, max)) != 0)
     goto out;
-  }
   size_t count = 0;
   rc = fl_idx_scan(fl_store_index(st), lvl, &k, &cur, max,
                    a->include_tombstones ? FL_IDX_WITH_TOMBSTONES : 0, fl__list_cb, &c, &count,
                    em);
   if (rc < 0)
     goto out;
-  rc = 0;
-  Fl__ListPage page = FL__LIST_PAGE__INIT;
-  page.entries = c.entry_ptrs;
-  page.n_entries = c.n;
-  size_t plen = fl__list_page__get_packed_size(&page);
-  uint8_t *buf = malloc(plen ? plen : 1);
-  if (!buf) {
-    rc = -ENOMEM;
+  if ((rc = fl__list_pack(&c, out, out_len, out_crc)) != 0)
     goto out;
-  }
-  fl__list_page__pack(&page, buf);
-  *out = buf;
-  *out_len = plen;
-  *out_crc = fl_crc32c(buf, plen);
   sc->list.count = (uint32_t)c.n;
   if (count == max && cur.len) {
     memcpy(sc->page_token, cur.key, cur.len);
@@ -312,14 +417,7 @@ static int fl__list(fl_store_t *st, const Fl__ListArgs *a, fl_node_rpc_scratch_t
     sc->list.next_page_token.len = cur.len;
   }
 out:
-  free(c.entries);
-  free(c.keys);
-  free(c.attrs);
-  free(c.attr_ptrs);
-  free(c.entry_ptrs);
-  free(c.strs);
-  free(c.nums);
-  free(c.vals);
+  fl__list_ctx_free(&c);
   return rc;
 }
 

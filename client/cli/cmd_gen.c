@@ -7,52 +7,37 @@
 #include "fl_cli.h"
 #include "fl_gen.h"
 
-/* Matches --name VALUE or --name=VALUE; advances *i past a separate value. */
-static int fl__opt(int argc, char **argv, int *i, const char *name, const char **val) {
-  size_t n = strlen(name);
-  if (strncmp(argv[*i], name, n) != 0)
-    return 0;
-  if (argv[*i][n] == '=') {
-    *val = argv[*i] + n + 1;
-    return 1;
-  }
-  if (argv[*i][n] != '\0')
-    return 0;
-  *val = *i + 1 < argc ? argv[++*i] : NULL;
-  return 1;
-}
-
 static int fl__gen_run(int argc, char **argv) {
   const fl_cli_cmd_t *me = &fl_cli_cmd_gen;
   fl_gen_opts_t o = {0};
   const char *modality = NULL, *out = NULL, *v;
   unsigned long long n;
   for (int i = 1; i < argc; i++) {
-    if (fl__opt(argc, argv, &i, "--modality", &v)) {
+    if (fl_cli_opt(argc, argv, &i, "--modality", &v)) {
       if (!v)
         return fl_cli_usage_error(me, "--modality needs a value");
       modality = v;
-    } else if (fl__opt(argc, argv, &i, "--out", &v)) {
+    } else if (fl_cli_opt(argc, argv, &i, "--out", &v)) {
       if (!v || !v[0])
         return fl_cli_usage_error(me, "--out needs a directory");
       out = v;
-    } else if (fl__opt(argc, argv, &i, "--instances", &v)) {
+    } else if (fl_cli_opt(argc, argv, &i, "--instances", &v)) {
       if (fl_cli_parse_u64(v, 100000, &n) != 0 || n == 0)
         return fl_cli_usage_error(me, "--instances needs a number from 1 to 100000");
       o.instances = (uint32_t)n;
-    } else if (fl__opt(argc, argv, &i, "--frames", &v)) {
+    } else if (fl_cli_opt(argc, argv, &i, "--frames", &v)) {
       if (fl_cli_parse_u64(v, 1000, &n) != 0 || n == 0)
         return fl_cli_usage_error(me, "--frames needs a number from 1 to 1000");
       o.frames = (uint32_t)n;
-    } else if (fl__opt(argc, argv, &i, "--seed", &v)) {
+    } else if (fl_cli_opt(argc, argv, &i, "--seed", &v)) {
       if (fl_cli_parse_u64(v, UINT64_MAX, &n) != 0)
         return fl_cli_usage_error(me, "--seed needs a non-negative integer");
       o.seed = n;
-    } else if (fl__opt(argc, argv, &i, "--study-uid", &v)) {
+    } else if (fl_cli_opt(argc, argv, &i, "--study-uid", &v)) {
       if (!v)
         return fl_cli_usage_error(me, "--study-uid needs a UID");
       o.study_uid = v;
-    } else if (fl__opt(argc, argv, &i, "--patient-id", &v)) {
+    } else if (fl_cli_opt(argc, argv, &i, "--patient-id", &v)) {
       if (!v)
         return fl_cli_usage_error(me, "--patient-id needs a value");
       o.patient_id = v;

@@ -14,6 +14,10 @@
 static const fl_cli_cmd_t *const fl__cmds[] = {
     &fl_cli_cmd_gen,
     &fl_cli_cmd_inspect,
+    &fl_cli_cmd_put,
+    &fl_cli_cmd_get,
+    &fl_cli_cmd_ls,
+    &fl_cli_cmd_rm,
     &fl_cli_cmd_cluster,
     &fl_cli_cmd_node,
 };

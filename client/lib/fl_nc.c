@@ -20,50 +20,65 @@ int fl_nc_ping(fl_wire_conn_t *c, fl_errmsg_t *em) {
   return fl_wire_conn_call(c, &h, NULL, 0, NULL, 0, em);
 }
 
-int fl_nc_put(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,
-              const void *data, uint64_t len, int *existed, fl_errmsg_t *em) {
+int fl_nc_putv(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,
+               const fl_nc_put_ext_t *x, const struct iovec *iov, int iovcnt, int *existed,
+               fl_errmsg_t *em) {
   Fl__FrameHeader h = FL__FRAME_HEADER__INIT;
   Fl__PutFragmentArgs a = FL__PUT_FRAGMENT_ARGS__INIT;
   Fl__ObjectKey ok;
-  Fl__Attribute at[3], *ap[3];
+  Fl__Attribute at[5], *ap[5];
   size_t na = 0;
+  uint64_t len = 0;
+  for (int i = 0; i < iovcnt; i++)
+    len += iov[i].iov_len;
   fl__okey(&ok, k);
   a.key = &ok;
   a.pg = k->pg;
   a.fragment_index = k->frag;
+  a.object_size = len;
+  const struct {
+    uint32_t tag;
+    const char *v;
+  } attrs[5] = {{0x00080060u, o ? o->modality : NULL},
+                {0x00080016u, o ? o->sop_class : NULL},
+                {0x00080020u, o ? o->study_date : NULL},
+                {0x00200011u, x ? x->series_number : NULL},
+                {0x00200013u, x ? x->instance_number : NULL}};
   if (o) {
     a.layout = o->layout;
     a.object_size = o->object_size;
-    const struct {
-      uint32_t tag;
-      const char *v;
-    } attrs[3] = {{0x00080060u, o->modality}, {0x00080016u, o->sop_class},
-                  {0x00080020u, o->study_date}};
-    for (int i = 0; i < 3; i++)
-      if (attrs[i].v) {
-        fl__attribute__init(&at[na]);
-        at[na].tag = attrs[i].tag;
-        at[na].value.data = (uint8_t *)attrs[i].v;
-        at[na].value.len = strlen(attrs[i].v);
-        ap[na] = &at[na];
-        na++;
-      }
-  } else {
-    a.object_size = len;
   }
+  if (x) {
+    a.ec_k = x->ec_k;
+    a.ec_m = x->ec_m;
+  }
+  for (int i = 0; i < 5; i++)
+    if (attrs[i].v && attrs[i].v[0]) {
+      fl__attribute__init(&at[na]);
+      at[na].tag = attrs[i].tag;
+      at[na].value.data = (uint8_t *)attrs[i].v;
+      at[na].value.len = strlen(attrs[i].v);
+      ap[na] = &at[na];
+      na++;
+    }
   a.attrs = ap;
   a.n_attrs = na;
   h.type = FL__MSG_TYPE__MSG_TYPE_PUT_FRAGMENT;
   h.body_case = FL__FRAME_HEADER__BODY_PUT_FRAGMENT;
   h.put_fragment = &a;
-  struct iovec iov = {(void *)data, len};
-  int rc = fl_wire_conn_call(c, &h, &iov, len ? 1 : 0, NULL, 0, em);
+  int rc = fl_wire_conn_call(c, &h, iov, len ? iovcnt : 0, NULL, 0, em);
   if (rc == 0 && existed) {
     const Fl__FrameHeader *r = fl_wire_conn_header(c);
     *existed = r->body_case == FL__FRAME_HEADER__BODY_PUT_FRAGMENT_RESULT &&
                r->put_fragment_result->existed;
   }
   return rc;
+}
+
+int fl_nc_put(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,
+              const void *data, uint64_t len, int *existed, fl_errmsg_t *em) {
+  struct iovec iov = {(void *)data, len};
+  return fl_nc_putv(c, k, o, NULL, &iov, 1, existed, em);
 }
 
 int fl_nc_get(fl_wire_conn_t *c, const fl_nc_key_t *k, uint64_t off, uint64_t len, void *buf,

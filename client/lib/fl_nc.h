@@ -26,9 +26,21 @@ typedef struct fl_nc_put_opts {
 
 int fl_nc_ping(fl_wire_conn_t *c, fl_errmsg_t *em);
 
+/* More fields of a put, for fl_nc_putv (all optional: zero them). */
+typedef struct fl_nc_put_ext {
+  const char *series_number, *instance_number; /* decimal text, may be NULL */
+  uint32_t ec_k, ec_m;                         /* geometry of the stripe */
+} fl_nc_put_ext_t;
+
 /* *existed (may be NULL) is 1 when identical bytes were already stored. */
 int fl_nc_put(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,
               const void *data, uint64_t len, int *existed, fl_errmsg_t *em);
+
+/* fl_nc_put with the payload in iovcnt (<= FL_WIRE_CONN_IOV_MAX) buffers,
+ * sent without copying, and the extra fields of x (may be NULL). */
+int fl_nc_putv(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,
+               const fl_nc_put_ext_t *x, const struct iovec *iov, int iovcnt, int *existed,
+               fl_errmsg_t *em);
 
 /* Reads len bytes (0 = whole) from off into buf (cap bytes); *got receives
  * the bytes read, *frag_size (may be NULL) the whole fragment's size. */
