@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fl_cli.h"
 #include "fl_cli_coord.h"
 
 static int fl__status(const fl_cli_coord_opts_t *co) {
@@ -29,7 +30,7 @@ static int fl__status(const fl_cli_coord_opts_t *co) {
     for (uint32_t d = 0; d < p->dc_count; d++) {
       if (d)
         putchar(',');
-      fl_cli_coord_json_str(stdout, p->dcs[d]);
+      fl_cli_json_str(stdout, p->dcs[d]);
     }
     printf("]},\"upmap_pairs\":%u,\"nodes_up\":%u,\"nodes_in\":%u,\"nodes\":", map.upmap_count,
            up, in);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fl_cli.h"
 #include "fl_cli_coord.h"
 
 static int fl__list(const fl_cli_coord_opts_t *co) {

@@ -30,20 +30,6 @@ int fl_cli_coord_opt(const fl_cli_cmd_t *me, int argc, char **argv, int *i,
   return 1;
 }
 
-void fl_cli_coord_json_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\')
-      fprintf(f, "\\%c", ch);
-    else if (ch < 0x20)
-      fprintf(f, "\\u%04x", ch);
-    else
-      fputc(ch, f);
-  }
-  fputc('"', f);
-}
-
 int fl_cli_coord_connect(const fl_cli_cmd_t *me, const fl_cli_coord_opts_t *o,
                          fl_wire_conn_t *c) {
   const char *addr = o->coord;
@@ -110,11 +96,11 @@ void fl_cli_coord_print_nodes(FILE *f, const fl_map_t *map, const fl_cc_status_t
     if (json) {
       fprintf(f, "%s{\"id\":%u,\"state\":\"%s\",\"in\":%s,\"dc\":", i ? "," : "", nd->id, up,
               (nd->state & FL_NODE_IN) ? "true" : "false");
-      fl_cli_coord_json_str(f, nd->dc);
+      fl_cli_json_str(f, nd->dc);
       fputs(",\"rack\":", f);
-      fl_cli_coord_json_str(f, nd->rack);
+      fl_cli_json_str(f, nd->rack);
       fputs(",\"address\":", f);
-      fl_cli_coord_json_str(f, nd->addr);
+      fl_cli_json_str(f, nd->addr);
       fprintf(f, ",\"weight\":%u", nd->weight);
       if (s)
         fprintf(f, ",\"capacity_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64

@@ -28,9 +28,6 @@ int fl_cli_coord_opt(const fl_cli_cmd_t *me, int argc, char **argv, int *i,
 int fl_cli_coord_connect(const fl_cli_cmd_t *me, const fl_cli_coord_opts_t *o,
                          fl_wire_conn_t *c);
 
-/* Writes s as a JSON string literal. */
-void fl_cli_coord_json_str(FILE *f, const char *s);
-
 #define FL_CLI_COORD_HELP                                                                  \
   "  --coord HOST:PORT  coordinator (default: $FILMLESS_COORD, else " FL_CLI_COORD_DEFAULT \
   ")\n"                                                                                    \

@@ -3,6 +3,8 @@
  * builds exactly the map a coordinator would serve for those nodes. */
 #include "fl_cmap.h"
 
+#include "fl_cc.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,22 +117,12 @@ int fl_cmap_fetch_coord(const char *addr, int timeout_ms, fl_map_t *map, fl_errm
   rc = fl_wire_conn_open(&c, a.host, a.port, timeout_ms, NULL, em);
   if (rc)
     return fl_errprefix(em, rc, "connecting to the coordinator at %s (is it running?)", addr);
-  Fl__FrameHeader h = FL__FRAME_HEADER__INIT;
-  Fl__GetMapArgs g = FL__GET_MAP_ARGS__INIT;
-  h.type = FL__MSG_TYPE__MSG_TYPE_GET_MAP;
-  h.body_case = FL__FRAME_HEADER__BODY_GET_MAP;
-  h.get_map = &g;
-  rc = fl_wire_conn_call(&c, &h, NULL, 0, NULL, 0, em);
-  if (rc) {
-    fl_errprefix(em, rc, "GET_MAP from %s", addr);
-    goto out;
-  }
-  size_t len = 0;
-  const void *pl = fl_wire_conn_payload(&c, &len);
-  rc = fl_map_decode(pl, len, map, em);
+  int changed = 0;
+  rc = fl_cc_get_map(&c, 0, 0, map, &changed, em);
   if (rc)
-    fl_errprefix(em, rc, "cluster map from %s", addr);
-out:
+    fl_errprefix(em, rc, "GET_MAP from %s", addr);
+  else if (!changed)
+    rc = fl_errf(em, FL_EPROTO, "the coordinator at %s sent no cluster map", addr);
   fl_wire_conn_close(&c);
   return rc;
 }
