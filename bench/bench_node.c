@@ -5,7 +5,10 @@
  * same bytes; 4 KiB put rate also with one fdatasync per 4 KiB write (what a
  * node without group commit could do). Last, the node's RSS after indexing
  * many small objects, against the 300 MB budget.
- * Usage: bench_node [--dir DIR] [--rss-objects N] (default ./bench-node.tmp, 1000000) */
+ * Each client keeps up to --depth requests in flight on its connection
+ * (pipelined, as the client library does).
+ * Usage: bench_node [--dir DIR] [--rss-objects N] [--depth D]
+ *        (defaults ./bench-node.tmp, 1000000, 8) */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -37,6 +40,8 @@ static void key_of(int tid, int i, size_t size, char *sop, size_t cap, fl_nc_key
   *k = (fl_nc_key_t){(uint32_t)(tid % 64), "bench", STUDY, STUDY ".1", sop, 0};
 }
 
+static int depth = 8; /* requests in flight per client connection */
+
 static void *client(void *arg) {
   job_t *j = arg;
   fl_wire_conn_t c;
@@ -46,23 +51,31 @@ static void *client(void *arg) {
     j->failed = 1;
     return NULL;
   }
-  for (int i = 0; i < j->ops; i++) {
-    char sop[96];
-    fl_nc_key_t k;
-    key_of(j->tid, j->first + i, j->size, sop, sizeof sop, &k);
-    int rc;
-    if (j->put) {
-      rc = fl_nc_put(&c, &k, NULL, j->buf, j->size, NULL, &em);
-    } else {
-      uint64_t got = 0;
-      rc = fl_nc_get(&c, &k, 0, 0, j->buf, j->size, &got, NULL, &em);
+  int sent = 0, done = 0;
+  while (done < j->ops) {
+    while (sent < j->ops && sent - done < depth) {
+      char sop[96];
+      fl_nc_key_t k;
+      key_of(j->tid, j->first + sent, j->size, sop, sizeof sop, &k);
+      int rc = j->put ? fl_nc_put_send(&c, (uint64_t)sent + 1, &k, j->buf, j->size, &em)
+                      : fl_nc_get_send(&c, (uint64_t)sent + 1, &k, &em);
+      if (rc) {
+        fprintf(stderr, "send: %s\n", fl_errmsg_str(&em, rc));
+        j->failed = 1;
+        goto out;
+      }
+      sent++;
     }
+    uint64_t id = 0;
+    int rc = fl_nc_recv(&c, j->put ? NULL : j->buf, j->put ? 0 : j->size, &id, &em);
     if (rc) {
       fprintf(stderr, "%s: %s\n", j->put ? "put" : "get", fl_errmsg_str(&em, rc));
       j->failed = 1;
       break;
     }
+    done++;
   }
+out:
   fl_wire_conn_close(&c);
   return NULL;
 }
@@ -119,6 +132,8 @@ int main(int argc, char **argv) {
       dir = argv[i + 1];
     else if (!strcmp(argv[i], "--rss-objects"))
       rss_objects = atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "--depth"))
+      depth = atoi(argv[i + 1]) > 0 ? atoi(argv[i + 1]) : 1;
   }
   mkdir(dir, 0755);
   char data[4200];

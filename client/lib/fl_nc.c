@@ -20,22 +20,25 @@ int fl_nc_ping(fl_wire_conn_t *c, fl_errmsg_t *em) {
   return fl_wire_conn_call(c, &h, NULL, 0, NULL, 0, em);
 }
 
-int fl_nc_putv(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,
-               const fl_nc_put_ext_t *x, const struct iovec *iov, int iovcnt, int *existed,
-               fl_errmsg_t *em) {
-  Fl__FrameHeader h = FL__FRAME_HEADER__INIT;
-  Fl__PutFragmentArgs a = FL__PUT_FRAGMENT_ARGS__INIT;
+/* The pieces of a PUT_FRAGMENT header, filled by fl__put_build; they live
+ * in the caller's frame until the frame is sent. */
+typedef struct fl__put_msg {
+  Fl__FrameHeader h;
+  Fl__PutFragmentArgs a;
   Fl__ObjectKey ok;
   Fl__Attribute at[5], *ap[5];
+} fl__put_msg_t;
+
+static void fl__put_build(fl__put_msg_t *m, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,
+                          const fl_nc_put_ext_t *x, uint64_t len) {
+  fl__frame_header__init(&m->h);
+  fl__put_fragment_args__init(&m->a);
   size_t na = 0;
-  uint64_t len = 0;
-  for (int i = 0; i < iovcnt; i++)
-    len += iov[i].iov_len;
-  fl__okey(&ok, k);
-  a.key = &ok;
-  a.pg = k->pg;
-  a.fragment_index = k->frag;
-  a.object_size = len;
+  fl__okey(&m->ok, k);
+  m->a.key = &m->ok;
+  m->a.pg = k->pg;
+  m->a.fragment_index = k->frag;
+  m->a.object_size = len;
   const struct {
     uint32_t tag;
     const char *v;
@@ -45,28 +48,38 @@ int fl_nc_putv(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *
                 {0x00200011u, x ? x->series_number : NULL},
                 {0x00200013u, x ? x->instance_number : NULL}};
   if (o) {
-    a.layout = o->layout;
-    a.object_size = o->object_size;
+    m->a.layout = o->layout;
+    m->a.object_size = o->object_size;
   }
   if (x) {
-    a.ec_k = x->ec_k;
-    a.ec_m = x->ec_m;
+    m->a.ec_k = x->ec_k;
+    m->a.ec_m = x->ec_m;
   }
   for (int i = 0; i < 5; i++)
     if (attrs[i].v && attrs[i].v[0]) {
-      fl__attribute__init(&at[na]);
-      at[na].tag = attrs[i].tag;
-      at[na].value.data = (uint8_t *)attrs[i].v;
-      at[na].value.len = strlen(attrs[i].v);
-      ap[na] = &at[na];
+      fl__attribute__init(&m->at[na]);
+      m->at[na].tag = attrs[i].tag;
+      m->at[na].value.data = (uint8_t *)attrs[i].v;
+      m->at[na].value.len = strlen(attrs[i].v);
+      m->ap[na] = &m->at[na];
       na++;
     }
-  a.attrs = ap;
-  a.n_attrs = na;
-  h.type = FL__MSG_TYPE__MSG_TYPE_PUT_FRAGMENT;
-  h.body_case = FL__FRAME_HEADER__BODY_PUT_FRAGMENT;
-  h.put_fragment = &a;
-  int rc = fl_wire_conn_call(c, &h, iov, len ? iovcnt : 0, NULL, 0, em);
+  m->a.attrs = m->ap;
+  m->a.n_attrs = na;
+  m->h.type = FL__MSG_TYPE__MSG_TYPE_PUT_FRAGMENT;
+  m->h.body_case = FL__FRAME_HEADER__BODY_PUT_FRAGMENT;
+  m->h.put_fragment = &m->a;
+}
+
+int fl_nc_putv(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,
+               const fl_nc_put_ext_t *x, const struct iovec *iov, int iovcnt, int *existed,
+               fl_errmsg_t *em) {
+  uint64_t len = 0;
+  for (int i = 0; i < iovcnt; i++)
+    len += iov[i].iov_len;
+  fl__put_msg_t m;
+  fl__put_build(&m, k, o, x, len);
+  int rc = fl_wire_conn_call(c, &m.h, iov, len ? iovcnt : 0, NULL, 0, em);
   if (rc == 0 && existed) {
     const Fl__FrameHeader *r = fl_wire_conn_header(c);
     *existed = r->body_case == FL__FRAME_HEADER__BODY_PUT_FRAGMENT_RESULT &&
@@ -81,21 +94,31 @@ int fl_nc_put(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *o
   return fl_nc_putv(c, k, o, NULL, &iov, 1, existed, em);
 }
 
+typedef struct fl__get_msg {
+  Fl__FrameHeader h;
+  Fl__GetFragmentArgs a;
+  Fl__ObjectKey ok;
+} fl__get_msg_t;
+
+static void fl__get_build(fl__get_msg_t *m, const fl_nc_key_t *k, uint64_t off, uint64_t len) {
+  fl__frame_header__init(&m->h);
+  fl__get_fragment_args__init(&m->a);
+  fl__okey(&m->ok, k);
+  m->a.key = &m->ok;
+  m->a.pg = k->pg;
+  m->a.fragment_index = k->frag;
+  m->a.offset = off;
+  m->a.length = len;
+  m->h.type = FL__MSG_TYPE__MSG_TYPE_GET_FRAGMENT;
+  m->h.body_case = FL__FRAME_HEADER__BODY_GET_FRAGMENT;
+  m->h.get_fragment = &m->a;
+}
+
 int fl_nc_get(fl_wire_conn_t *c, const fl_nc_key_t *k, uint64_t off, uint64_t len, void *buf,
               uint64_t cap, uint64_t *got, uint64_t *frag_size, fl_errmsg_t *em) {
-  Fl__FrameHeader h = FL__FRAME_HEADER__INIT;
-  Fl__GetFragmentArgs a = FL__GET_FRAGMENT_ARGS__INIT;
-  Fl__ObjectKey ok;
-  fl__okey(&ok, k);
-  a.key = &ok;
-  a.pg = k->pg;
-  a.fragment_index = k->frag;
-  a.offset = off;
-  a.length = len;
-  h.type = FL__MSG_TYPE__MSG_TYPE_GET_FRAGMENT;
-  h.body_case = FL__FRAME_HEADER__BODY_GET_FRAGMENT;
-  h.get_fragment = &a;
-  int rc = fl_wire_conn_call(c, &h, NULL, 0, buf, cap, em);
+  fl__get_msg_t m;
+  fl__get_build(&m, k, off, len);
+  int rc = fl_wire_conn_call(c, &m.h, NULL, 0, buf, cap, em);
   if (rc)
     return rc;
   const Fl__FrameHeader *r = fl_wire_conn_header(c);
@@ -104,6 +127,36 @@ int fl_nc_get(fl_wire_conn_t *c, const fl_nc_key_t *k, uint64_t off, uint64_t le
     *frag_size = r->body_case == FL__FRAME_HEADER__BODY_GET_FRAGMENT_RESULT
                      ? r->get_fragment_result->fragment_size
                      : 0;
+  return 0;
+}
+
+int fl_nc_put_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k, const void *data,
+                   uint64_t len, fl_errmsg_t *em) {
+  fl__put_msg_t m;
+  fl__put_build(&m, k, NULL, NULL, len);
+  m.h.request_id = id;
+  struct iovec iov = {(void *)data, len};
+  return fl_wire_conn_send(c, &m.h, &iov, len ? 1 : 0, em);
+}
+
+int fl_nc_get_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k, fl_errmsg_t *em) {
+  fl__get_msg_t m;
+  fl__get_build(&m, k, 0, 0);
+  m.h.request_id = id;
+  return fl_wire_conn_send(c, &m.h, NULL, 0, em);
+}
+
+int fl_nc_recv(fl_wire_conn_t *c, void *buf, uint64_t cap, uint64_t *id, fl_errmsg_t *em) {
+  int rc = fl_wire_conn_recv(c, buf, cap, em);
+  if (rc)
+    return rc;
+  const Fl__FrameHeader *r = fl_wire_conn_header(c);
+  *id = r->request_id;
+  if (!r->response)
+    return fl_errf(em, FL_EPROTO, "node sent a request where a response belongs");
+  if (r->status)
+    return fl_errf(em, r->status, "%s failed on the node: %s", fl_wire_type_name(r->type),
+                   r->error_text[0] ? r->error_text : fl_strerror(r->status));
   return 0;
 }
 

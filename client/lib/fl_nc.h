@@ -47,6 +47,17 @@ int fl_nc_putv(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *
 int fl_nc_get(fl_wire_conn_t *c, const fl_nc_key_t *k, uint64_t off, uint64_t len, void *buf,
               uint64_t cap, uint64_t *got, uint64_t *frag_size, fl_errmsg_t *em);
 
+/* Pipelining: send requests with ids of the caller's choosing without
+ * waiting, then collect the responses, in any order, with fl_nc_recv. The
+ * data is borrowed for the call. */
+int fl_nc_put_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k, const void *data,
+                   uint64_t len, fl_errmsg_t *em);
+int fl_nc_get_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k, fl_errmsg_t *em);
+/* Receives the next response (payload into buf when non-NULL, cap bytes;
+ * else fl_wire_conn_payload gives it); *id is its request id. Returns the
+ * node's status with its text in em, or a transport error. */
+int fl_nc_recv(fl_wire_conn_t *c, void *buf, uint64_t cap, uint64_t *id, fl_errmsg_t *em);
+
 /* Deletes one fragment, or with all_frags every fragment of the object. */
 int fl_nc_delete(fl_wire_conn_t *c, const fl_nc_key_t *k, int all_frags, uint32_t *tombstoned,
                  fl_errmsg_t *em);
