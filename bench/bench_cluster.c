@@ -8,7 +8,8 @@
  *   gets: a raw loopback TCP copy of the same bytes;
  *   time to first instance of a study get (p50, p99 over repeated gets of
  *         the CT study): against the time to read one instance alone.
- * The nodes run from a static map (no coordinator process on this path).
+ * A filmless-coord process holds the cluster map; the nodes register with it
+ * and the client fetches the map from it, as in production.
  * Usage: bench_cluster [--dir DIR] [--jobs N] [--rounds N] [--study-threads N]
  *        (default build/bench-cluster.tmp when run from the source tree,
  *        else ./bench-cluster.tmp; 16 instances in flight, 30 gets, the
@@ -25,13 +26,14 @@
 
 #include "filmless.h"
 #include "fl_bench.h"
+#include "fl_cc.h"
 #include "fl_gen.h"
 #include "fl_wire_conn.h"
 
 #define NODES 6
 #define BASE_PORT 27300
 
-static pid_t pids[NODES];
+static pid_t pids[NODES + 1]; /* the nodes, then the coordinator */
 static fl_client_t *cl;
 static int jobs = 16;
 
@@ -44,7 +46,7 @@ typedef struct objs {
 
 static void die(const char *what, int rc, const fl_errmsg_t *em) {
   fprintf(stderr, "bench_cluster: %s: %s: %s\n", what, fl_err_name(rc), fl_errmsg_str(em, rc));
-  for (int i = 0; i < NODES; i++)
+  for (int i = 0; i <= NODES; i++)
     if (pids[i] > 0)
       kill(pids[i], SIGKILL);
   exit(1);
@@ -152,42 +154,84 @@ static int dcmp(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static void start_nodes(const char *dir, char *spec, size_t cap) {
+static pid_t spawn(const char *log, char *const argv[]) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE *f = freopen(log, "a", stderr);
+    (void)f;
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+static void wait_port(int port, const char *what, const char *dir) {
+  for (int t = 0;; t++) {
+    fl_wire_conn_t c;
+    if (fl_wire_conn_open(&c, "127.0.0.1", (uint16_t)port, 1000, NULL, NULL) == 0) {
+      fl_wire_conn_close(&c);
+      return;
+    }
+    if (t > 300) {
+      fprintf(stderr, "bench_cluster: %s did not start (see %s)\n", what, dir);
+      exit(1);
+    }
+    usleep(100000);
+  }
+}
+
+/* Starts the coordinator (4+2) and NODES nodes registering with it, and waits
+ * until the map holds every node up and in; spec receives its address. */
+static void start_cluster(const char *dir, char *spec, size_t cap) {
   const char *bindir = fl_bench_bindir();
-  char bin[1024];
-  snprintf(bin, sizeof bin, "%s/filmless-node", bindir);
-  size_t off = (size_t)snprintf(spec, cap, "static:4+2:");
+  char coord[1024], node[1024], cdata[1024], clog[1100], clisten[64];
+  snprintf(coord, sizeof coord, "%s/filmless-coord", bindir);
+  snprintf(node, sizeof node, "%s/filmless-node", bindir);
+  snprintf(cdata, sizeof cdata, "%s/coord", dir);
+  snprintf(clog, sizeof clog, "%s/coord.log", dir);
+  snprintf(clisten, sizeof clisten, "127.0.0.1:%d", BASE_PORT);
+  snprintf(spec, cap, "%s", clisten);
+  mkdir(cdata, 0755);
+  char *cargv[] = {coord, "serve", "--data", cdata, "--listen", clisten, "--k", "4", "--m", "2",
+                   "--log-level", "warn", NULL};
+  pids[NODES] = spawn(clog, cargv);
+  wait_port(BASE_PORT, "the coordinator", dir);
   for (int i = 0; i < NODES; i++) {
-    char data[1024], listen[64], log[1100], id[8];
+    char data[1024], listen[64], log[1100], rack[16];
     snprintf(data, sizeof data, "%s/node%d", dir, i + 1);
     snprintf(log, sizeof log, "%s/node%d.log", dir, i + 1);
     snprintf(listen, sizeof listen, "127.0.0.1:%d", BASE_PORT + i + 1);
-    snprintf(id, sizeof id, "%d", i + 1);
+    snprintf(rack, sizeof rack, "r%d", i + 1);
     mkdir(data, 0755);
-    off += (size_t)snprintf(spec + off, cap - off, "%s%s", i ? "," : "", listen);
-    pids[i] = fork();
-    if (pids[i] == 0) {
-      FILE *f = freopen(log, "a", stderr);
-      (void)f;
-      execl(bin, bin, "serve", "--data", data, "--listen", listen, "--id", id, "--log-level",
-            "warn", "--scrub-rate", "0MB/s", "--reserve", "256MiB", (char *)NULL);
-      _exit(127);
-    }
+    char *argv[] = {node, "serve", "--data", data, "--listen", listen, "--coord", clisten,
+                    "--dc", "dc1", "--rack", rack, "--log-level", "warn", "--scrub-rate",
+                    "0MB/s", "--reserve", "256MiB", NULL};
+    pids[i] = spawn(log, argv);
   }
-  for (int i = 0; i < NODES; i++) {
-    for (int t = 0;; t++) {
-      fl_wire_conn_t c;
-      if (fl_wire_conn_open(&c, "127.0.0.1", (uint16_t)(BASE_PORT + i + 1), 1000, NULL, NULL) ==
-          0) {
-        fl_wire_conn_close(&c);
-        break;
+  for (int i = 0; i < NODES; i++)
+    wait_port(BASE_PORT + i + 1, "a node", dir);
+  for (int t = 0;; t++) {
+    fl_wire_conn_t c;
+    fl_map_t map;
+    int changed = 0, ready = 0;
+    memset(&map, 0, sizeof map);
+    if (fl_wire_conn_open(&c, "127.0.0.1", BASE_PORT, 1000, NULL, NULL) == 0) {
+      if (fl_cc_get_map(&c, 0, 0, &map, &changed, NULL) == 0 && changed) {
+        uint32_t up = 0;
+        for (uint32_t n = 0; n < map.node_count; n++)
+          up += (map.nodes[n].state & (FL_NODE_UP | FL_NODE_IN)) == (FL_NODE_UP | FL_NODE_IN);
+        ready = up == NODES;
+        fl_map_free(&map);
       }
-      if (t > 300) {
-        fprintf(stderr, "bench_cluster: node %d did not start (see %s)\n", i + 1, dir);
-        exit(1);
-      }
-      usleep(100000);
+      fl_wire_conn_close(&c);
     }
+    if (ready)
+      return;
+    if (t > 300) {
+      fprintf(stderr, "bench_cluster: the nodes did not join the coordinator (see %s)\n", dir);
+      exit(1);
+    }
+    usleep(100000);
   }
 }
 
@@ -221,7 +265,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   char spec[512];
-  start_nodes(dir, spec, sizeof spec);
+  start_cluster(dir, spec, sizeof spec);
   fl_client_opts_t co = {spec, "bench", 0, (unsigned)study_threads, 30000};
   fl_errmsg_t em = {{0}};
   int rc = fl_client_open(&cl, &co, &em);
@@ -321,7 +365,7 @@ int main(int argc, char **argv) {
   free_objs(&sm);
 
   fl_client_close(cl);
-  for (int i = 0; i < NODES; i++) {
+  for (int i = 0; i <= NODES; i++) {
     kill(pids[i], SIGTERM);
     waitpid(pids[i], NULL, 0);
   }
