@@ -26,6 +26,22 @@ typedef struct fl_idx_replay_stats {
   uint64_t batches; /* batches committed */
 } fl_idx_replay_stats_t;
 
+/* The same loop fed record by record (for a caller that is itself called
+ * back per record, e.g. a walk over the volumes): init, add each record,
+ * then finish (commits the last batch) or abort. */
+typedef struct fl_idx_replayer {
+  fl_idx_t *idx;
+  fl_idx_batch_t *b;       /* open batch, or NULL */
+  size_t in_batch, batch_size;
+  fl_idx_replay_stats_t st;
+} fl_idx_replayer_t;
+
+void fl_idx_replayer_init(fl_idx_replayer_t *r, fl_idx_t *idx, size_t batch_size);
+/* rec is copied into the batch; the checkpoint moves to rec->next. */
+int fl_idx_replayer_add(fl_idx_replayer_t *r, const fl_idx_record_t *rec, fl_errmsg_t *em);
+int fl_idx_replayer_finish(fl_idx_replayer_t *r, fl_errmsg_t *em);
+void fl_idx_replayer_abort(fl_idx_replayer_t *r);
+
 /* Reads every record from next(src) and applies it under newest-wins,
  * committing every batch_size records (0: 1000) together with the
  * checkpoint of the last record in the batch. On error the batches already

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fl_crc32c.h"
+#include "fl_idx_replay.h"
 #include "fl_log.h"
 #include "fl_vol_record.h"
 
@@ -49,26 +50,33 @@ typedef struct fl__rec_view {
   uint32_t payload_crc;
 } fl__rec_view_t;
 
+/* The index entry of a volume record at (vol, off). */
+static int fl__entry(const fl__rec_view_t *r, uint32_t vol, uint64_t off, fl_idx_key_t *k,
+                     fl_idx_value_t *v, fl_errmsg_t *em) {
+  int rc = fl_idx_key_decode(r->key, r->key_len, k, em);
+  if (rc)
+    return rc;
+  rc = fl_idx_value_decode(r->meta, r->meta_len, v, em);
+  if (rc)
+    return rc;
+  v->volume = vol;
+  v->offset = off;
+  v->seq = r->seq;
+  v->crc = r->payload_crc;
+  v->rec_len = (uint32_t)r->payload_len;
+  v->frag = k->frag;
+  v->layout = (r->flags & FL_VOL_REC_F_EC) ? 1 : 0;
+  if (r->flags & FL_VOL_REC_F_TOMBSTONE)
+    v->flags |= FL_IDX_VF_TOMBSTONE;
+  return 0;
+}
+
 static int fl__apply(fl_idx_batch_t *b, const fl__rec_view_t *r, uint32_t vol, uint64_t off,
                      fl_errmsg_t *em) {
   fl_idx_key_t k;
   fl_idx_value_t v;
-  int rc = fl_idx_key_decode(r->key, r->key_len, &k, em);
-  if (rc)
-    return rc;
-  rc = fl_idx_value_decode(r->meta, r->meta_len, &v, em);
-  if (rc)
-    return rc;
-  v.volume = vol;
-  v.offset = off;
-  v.seq = r->seq;
-  v.crc = r->payload_crc;
-  v.rec_len = (uint32_t)r->payload_len;
-  v.frag = k.frag;
-  v.layout = (r->flags & FL_VOL_REC_F_EC) ? 1 : 0;
-  if (r->flags & FL_VOL_REC_F_TOMBSTONE)
-    v.flags |= FL_IDX_VF_TOMBSTONE;
-  return fl_idx_batch_apply(b, &k, &v, NULL, em);
+  int rc = fl__entry(r, vol, off, &k, &v, em);
+  return rc ? rc : fl_idx_batch_apply(b, &k, &v, NULL, em);
 }
 
 /* Group-commit hook: runs on the leader thread after a batch is durable and
@@ -107,70 +115,47 @@ static int fl__on_durable(void *ctx, const fl_vol_rec_in_t *recs, const fl_volse
 /* ---- replay ---------------------------------------------------------------- */
 
 typedef struct fl__replay {
-  fl_store_t *s;
-  fl_idx_ckpt_t from;
-  int have_from;
-  fl_idx_batch_t *b;
-  uint64_t applied;
+  fl_idx_replayer_t r;
   fl_errmsg_t *em;
 } fl__replay_t;
 
-static int fl__replay_flush(fl__replay_t *r, uint32_t vol, uint64_t next_off) {
-  if (!r->b)
-    return 0;
-  fl_idx_ckpt_t ck = {vol, next_off};
-  fl_idx_batch_ckpt(r->b, &ck);
-  int rc = fl_idx_batch_commit(r->b, r->em);
-  r->b = NULL;
-  return rc;
-}
-
 static int fl__replay_one(void *ctx, uint32_t vol, uint64_t off, const fl_vol_rec_hdr_t *h) {
-  fl__replay_t *r = ctx;
-  if (r->have_from && (vol < r->from.volume || (vol == r->from.volume && off < r->from.offset)))
-    return 0;
-  int rc = 0;
-  if (!r->b && (rc = fl_idx_batch_begin(r->s->idx, &r->b, r->em)) != 0)
-    return rc;
+  fl__replay_t *rp = ctx;
+  fl_idx_record_t rec;
   fl__rec_view_t v = {h->key,   h->meta,        h->key_len,    h->meta_len,
                       h->flags, h->seq,         h->payload_len, h->payload_crc};
-  rc = fl__apply(r->b, &v, vol, off, r->em);
+  int rc = fl__entry(&v, vol, off, &rec.key, &rec.val, rp->em);
   if (rc) {
     /* A record whose key or meta does not decode cannot be indexed; the
      * volume CRC said it is what was written, so this is a format bug. */
     fl_error("store", "volume %u offset %" PRIu64 ": cannot index record: %s", vol, off,
-             fl_errmsg_str(r->em, rc));
+             fl_errmsg_str(rp->em, rc));
     return rc;
   }
-  r->applied++;
-  if (fl_idx_batch_count(r->b) >= FL__REPLAY_BATCH)
-    rc = fl__replay_flush(r, vol, off + fl_vol_rec_footprint(h->key_len, h->meta_len,
-                                                             h->payload_len));
-  return rc;
+  rec.next.volume = vol;
+  rec.next.offset = off + fl_vol_rec_footprint(h->key_len, h->meta_len, h->payload_len);
+  return fl_idx_replayer_add(&rp->r, &rec, rp->em);
 }
 
+/* Applies the volume records from the index checkpoint on (or all of them
+ * with from_start) to the index, newest wins, checkpoint in every batch. */
 static int fl__replay(fl_store_t *s, int from_start, uint64_t *applied, uint64_t *corrupt,
                       fl_errmsg_t *em) {
-  fl__replay_t r = {.s = s, .em = em};
+  fl__replay_t rp = {.em = em};
+  fl_idx_ckpt_t from = {0, 0};
   if (!from_start) {
-    int rc = fl_idx_ckpt_get(s->idx, &r.from, em);
-    if (rc == 0)
-      r.have_from = 1;
-    else if (rc != FL_ENOTFOUND)
+    int rc = fl_idx_ckpt_get(s->idx, &from, em);
+    if (rc && rc != FL_ENOTFOUND)
       return rc;
   }
-  uint32_t last_vol = 0;
-  uint64_t last_end = 0;
-  int rc = fl_volset_foreach(s->vs, fl__replay_one, &r, corrupt, em);
-  (void)last_vol;
-  (void)last_end;
-  if (rc == 0 && r.b) {
-    /* The checkpoint after a replay is the durable end of the active volume. */
-    uint32_t act = fl_volset_active_id(s->vs);
-    rc = fl__replay_flush(&r, act, fl_volset_active_end(s->vs));
-  }
-  fl_idx_batch_abort(r.b);
-  *applied = r.applied;
+  fl_idx_replayer_init(&rp.r, s->idx, FL__REPLAY_BATCH);
+  int rc = fl_volset_foreach_from(s->vs, from.volume, from.offset, fl__replay_one, &rp,
+                                  corrupt, em);
+  if (rc == 0)
+    rc = fl_idx_replayer_finish(&rp.r, em);
+  else
+    fl_idx_replayer_abort(&rp.r);
+  *applied = rp.r.st.records;
   return rc;
 }
 

@@ -507,13 +507,6 @@ size_t fl_volset_list(fl_volset_t *s, uint32_t *ids, size_t cap) {
 
 uint32_t fl_volset_active_id(fl_volset_t *s) { return atomic_load(&s->active_id); }
 
-uint64_t fl_volset_active_end(fl_volset_t *s) {
-  pthread_mutex_lock(&s->commit.mu);
-  uint64_t end = fl_vol_end(s->active->v);
-  pthread_mutex_unlock(&s->commit.mu);
-  return end;
-}
-
 uint64_t fl_volset_volume_bytes(fl_volset_t *s, uint32_t vol_id) {
   uint64_t t = 0;
   pthread_mutex_lock(&s->mu);
@@ -560,8 +553,9 @@ static int fl__ids(fl_volset_t *s, uint32_t **ids, size_t *n) {
 typedef int (*fl__visit_fn)(void *ctx, uint32_t vol_id, uint64_t off, int r,
                             const fl_vol_rec_t *rec, const char *why, uint64_t bytes);
 
-static int fl__walk(fl_volset_t *s, int verify, fl__visit_fn visit, void *ctx,
-                    const atomic_int *stop, uint64_t *volumes, fl_errmsg_t *em) {
+static int fl__walk(fl_volset_t *s, int verify, uint32_t from_vol, uint64_t from_off,
+                    fl__visit_fn visit, void *ctx, const atomic_int *stop, uint64_t *volumes,
+                    fl_errmsg_t *em) {
   uint32_t *ids = NULL;
   size_t n = 0;
   int rc = fl__ids(s, &ids, &n);
@@ -573,6 +567,8 @@ static int fl__walk(fl_volset_t *s, int verify, fl__visit_fn visit, void *ctx,
     goto fail;
   }
   for (size_t i = 0; i < n && rc == 0; i++) {
+    if (ids[i] < from_vol)
+      continue;
     fl__slot_t *sl = fl__get(s, ids[i]);
     if (!sl)
       continue; /* compacted meanwhile */
@@ -582,6 +578,9 @@ static int fl__walk(fl_volset_t *s, int verify, fl__visit_fn visit, void *ctx,
     rc = fl_vol_iter_init(&it, sl->v, verify);
     if (rc)
       fl_errf(em, rc, "walking volume %u", ids[i]);
+    /* A start inside the volume must be a record boundary (a checkpoint is). */
+    else if (ids[i] == from_vol && from_off > it.off && from_off % FL_VOL_ALIGN == 0)
+      it.off = from_off < it.end ? from_off : it.end;
     uint64_t off = 0;
     while (rc == 0 && !(stop && atomic_load(stop))) {
       uint64_t before = it.off;
@@ -626,8 +625,14 @@ static int fl__foreach_visit(void *ctx, uint32_t vol_id, uint64_t off, int r,
 
 int fl_volset_foreach(fl_volset_t *s, fl_volset_record_fn fn, void *ctx, uint64_t *corrupt,
                       fl_errmsg_t *em) {
+  return fl_volset_foreach_from(s, 0, 0, fn, ctx, corrupt, em);
+}
+
+int fl_volset_foreach_from(fl_volset_t *s, uint32_t from_vol, uint64_t from_off,
+                           fl_volset_record_fn fn, void *ctx, uint64_t *corrupt,
+                           fl_errmsg_t *em) {
   fl__foreach_t f = {fn, ctx, corrupt};
-  return fl__walk(s, 0, fl__foreach_visit, &f, NULL, NULL, em);
+  return fl__walk(s, 0, from_vol, from_off, fl__foreach_visit, &f, NULL, NULL, em);
 }
 
 /* ---- compaction ----------------------------------------------------------- */
@@ -832,5 +837,5 @@ int fl_volset_scrub(fl_volset_t *s, double mb_per_s, fl_volset_corrupt_fn fn, vo
   *c.st = (fl_volset_scrub_stats_t){0};
   /* A burst of 1/10 s keeps the disk share smooth. */
   fl_vol_rate_init(&c.rate, mb_per_s * 1e6, mb_per_s * 1e5, fl__mono_ns());
-  return fl__walk(s, 1, fl__scrub_visit, &c, stop, &c.st->volumes, em);
+  return fl__walk(s, 1, 0, 0, fl__scrub_visit, &c, stop, &c.st->volumes, em);
 }

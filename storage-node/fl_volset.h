@@ -70,8 +70,6 @@ int fl_volset_read_alloc(fl_volset_t *s, uint32_t vol_id, uint64_t off, fl_vol_r
  * many there are (may exceed cap). */
 size_t fl_volset_list(fl_volset_t *s, uint32_t *ids, size_t cap);
 uint32_t fl_volset_active_id(fl_volset_t *s);
-/* Durable end of the active volume. */
-uint64_t fl_volset_active_end(fl_volset_t *s);
 /* File bytes of volume vol_id (0 if there is no such volume). */
 uint64_t fl_volset_volume_bytes(fl_volset_t *s, uint32_t vol_id);
 /* Total bytes of all volume files (their durable ends). */
@@ -87,6 +85,11 @@ typedef int (*fl_volset_record_fn)(void *ctx, uint32_t vol_id, uint64_t off,
                                    const fl_vol_rec_hdr_t *h);
 int fl_volset_foreach(fl_volset_t *s, fl_volset_record_fn fn, void *ctx, uint64_t *corrupt,
                       fl_errmsg_t *em);
+/* The same, starting at record offset from_off of volume from_vol (a
+ * checkpoint); volumes with a lower id are skipped. */
+int fl_volset_foreach_from(fl_volset_t *s, uint32_t from_vol, uint64_t from_off,
+                           fl_volset_record_fn fn, void *ctx, uint64_t *corrupt,
+                           fl_errmsg_t *em);
 
 /* Compaction callbacks. live: 1 if the record at (vol_id, off) is still
  * wanted (the index points at it, or it is a tombstone that still hides an
