@@ -25,7 +25,7 @@ const fl_cfg_field_t fl_node_cfg_fields[] = {
                  256 * FL_CFG_MIB, 0, NULL, "largest frame payload accepted"),
     FL_CFG_DURF("limits", "idle_timeout", fl_node_cfg_t, idle_timeout_ms, "5m", 100,
                 24 * 3600 * FL_CFG_SEC, 0, "--idle-timeout", "close connections idle this long"),
-    FL_CFG_INTF("limits", "workers", fl_node_cfg_t, workers, "16", 1, 128, 0, NULL,
+    FL_CFG_INTF("limits", "workers", fl_node_cfg_t, workers, "64", 1, 1024, 0, "--workers",
                 "threads doing disk, checksum and index work"),
     FL_CFG_INTF("limits", "max_inflight", fl_node_cfg_t, max_inflight, "64", 1, 4096, 0, NULL,
                 "requests in progress per connection before reading pauses"),
