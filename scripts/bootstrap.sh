@@ -22,8 +22,9 @@ PKGS=(
   libgdcm-dev zlib1g-dev
   # INI configuration
   libinih-dev
-  # dcmdump: tests check generated studies with a second DICOM reader
-  dcmtk
+  # dcmdump: tests check generated studies with a second DICOM reader, and
+  # re-encode them (dcmtk; gdcmconv from libgdcm-tools for JPEG 2000)
+  dcmtk libgdcm-tools
 )
 if [ "${1:-}" = "--with-fuzz" ]; then
   PKGS+=(clang libclang-rt-14-dev)
