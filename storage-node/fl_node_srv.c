@@ -5,6 +5,7 @@
  * pool; a stop waits for the one running to notice the stop flag. */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@ typedef struct fl__node {
   uv_timer_t maint;
   uv_work_t maint_work;
   int maint_running;
+  uv_work_t trim_work;         /* malloc_trim on the pool, at most one at a time */
+  int trim_running;
+  uint64_t last_trim_ms;
   uint64_t last_scrub_ms, last_compact_ms;
   atomic_int stop_flag;        /* tells a running scrub to stop */
   const fl_node_cfg_t *cfg;
@@ -138,11 +142,36 @@ static void fl__maint_done(uv_work_t *w, int status) {
   fl_srv_maybe_finish(n->srv);
 }
 
+/* Fragment buffers of many sizes come and go on up to `workers` threads, and
+ * glibc keeps what they free in per-thread arenas: without giving it back,
+ * a burst of 8 MiB requests would stay resident for good. */
+#define FL__TRIM_EVERY_MS 5000
+
+static void fl__trim_work(uv_work_t *w) {
+  (void)w;
+  malloc_trim(0);
+}
+
+static void fl__trim_done(uv_work_t *w, int status) {
+  (void)status;
+  fl__node_t *n = w->data;
+  n->trim_running = 0;
+  fl_srv_maybe_finish(n->srv);
+}
+
 static void fl__on_maint(uv_timer_t *t) {
   fl__node_t *n = t->data;
-  if (n->maint_running || fl_srv_stopping(n->srv))
+  if (fl_srv_stopping(n->srv))
     return;
   uint64_t now = uv_now(fl_srv_loop(n->srv));
+  if (!n->trim_running && now - n->last_trim_ms >= FL__TRIM_EVERY_MS) {
+    n->last_trim_ms = now;
+    n->trim_work.data = n;
+    if (uv_queue_work(fl_srv_loop(n->srv), &n->trim_work, fl__trim_work, fl__trim_done) == 0)
+      n->trim_running = 1;
+  }
+  if (n->maint_running)
+    return;
   int kind = FL__MAINT_NONE;
   if (n->cfg->compact_interval_ms > 0 &&
       now - n->last_compact_ms >= (uint64_t)n->cfg->compact_interval_ms)
@@ -170,7 +199,10 @@ static void fl__on_stop(void *ctx) {
   atomic_store(&n->stop_flag, 1);
 }
 
-static int fl__busy(void *ctx) { return ((fl__node_t *)ctx)->maint_running; }
+static int fl__busy(void *ctx) {
+  fl__node_t *n = ctx;
+  return n->maint_running || n->trim_running;
+}
 
 static void fl__on_finish(void *ctx) {
   fl__node_t *n = ctx;
