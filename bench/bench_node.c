@@ -142,7 +142,7 @@ int main(int argc, char **argv) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", data);
   if (system(cmd) != 0)
     return 1;
-  port = 20000 + (int)(getpid() % 20000);
+  port = 12000 + (int)(getpid() % 15000); /* below the ephemeral range */
   start_node(data);
 
   static const struct {

@@ -9,7 +9,9 @@ set -euo pipefail
 B="${FL_BIN:?FL_BIN must point at build/bin}/filmless"
 SRC="${FL_SRC:?FL_SRC must name the source tree}"
 T="${FL_TMP:?FL_TMP must name a scratch directory}/itest_client_cli.$$"
-export FILMLESS_CLUSTER_DIR="$T/cluster" FILMLESS_BASE_PORT=$((30000 + RANDOM % 20000))
+# Fixed ports below the kernel's ephemeral range (32768+), where the client
+# side of other tests' connections could already hold them.
+export FILMLESS_CLUSTER_DIR="$T/cluster" FILMLESS_BASE_PORT=$((12000 + RANDOM % 15000))
 export FL_BIN FILMLESS_TENANT=clinic-7
 CL="$SRC/scripts/cluster.sh"
 rm -rf "$T"
