@@ -5,9 +5,6 @@
  * metadata (fl_nc_put_entry), and a fragment corrupted on disk that a read
  * quarantines (STAT quarantined, gone from PG_STATS and listings, put again
  * and readable). */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -11,6 +11,7 @@
 #include "fl_crc32c.h"
 #include "fl_proc.h"
 #include "fl_store.h"
+#include "fl_store_pgs.h"
 #include "fl_test.h"
 #include "fl_vol_record.h"
 
@@ -419,8 +420,76 @@ static void test_quarantine(void) {
   fl_store_close(s);
 }
 
+/* ---- the summary table alone ----------------------------------------------------- */
+
+/* Thousands of (pg, frag) pairs (the table grows many times): random
+ * fragments added, every third removed again, against a plain array. */
+static void test_pgs_table(void) {
+  enum { PGS = 700, FRAGS = 9, N = PGS * FRAGS * 3 };
+  static fl_store_pg_stat_t want[PGS * FRAGS];
+  static struct {
+    uint32_t slot;
+    uint8_t layout;
+    uint64_t h, bytes;
+  } frag[N];
+  memset(want, 0, sizeof want);
+  fl_store_pgs_t t;
+  fl_store_pgs_init(&t);
+  uint32_t x = 12345;
+  for (int i = 0; i < N; i++) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    frag[i].slot = x % (PGS * FRAGS);
+    frag[i].layout = (uint8_t)(x >> 30 & 1);
+    frag[i].h = (uint64_t)x * 0x9e3779b97f4a7c15ull;
+    frag[i].bytes = x % 1000;
+  }
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < N; i++) {
+      if (pass == 1 && i % 3)
+        continue;
+      int sign = pass ? -1 : 1;
+      uint32_t slot = frag[i].slot, pg = (slot / FRAGS) * 7919u;
+      uint16_t f = (uint16_t)(slot % FRAGS);
+      FL_CHECK_OK(fl_store_pgs_add(&t, pg, f, frag[i].layout, frag[i].h, frag[i].bytes, sign));
+      fl_store_pg_stat_t *w = &want[slot];
+      w->pg = pg;
+      w->frag = f;
+      if (frag[i].layout) {
+        w->ec_count += (uint64_t)(int64_t)sign;
+        w->ec_digest ^= frag[i].h;
+      } else {
+        w->replica_count += (uint64_t)(int64_t)sign;
+        w->replica_digest ^= frag[i].h;
+      }
+      w->bytes += (uint64_t)((int64_t)sign * (int64_t)frag[i].bytes);
+    }
+  fl_store_pg_stat_t *st = NULL;
+  size_t n = 0;
+  FL_CHECK_OK(fl_store_pgs_snapshot(&t, &st, &n));
+  size_t j = 0;
+  for (size_t i = 0; i < PGS * FRAGS; i++) {
+    if (!want[i].ec_count && !want[i].replica_count)
+      continue;
+    FL_CHECK(j < n);
+    FL_CHECK_EQ(st[j].pg, want[i].pg);
+    FL_CHECK_EQ(st[j].frag, want[i].frag);
+    FL_CHECK(st[j].ec_count == want[i].ec_count && st[j].ec_digest == want[i].ec_digest);
+    FL_CHECK(st[j].replica_count == want[i].replica_count &&
+             st[j].replica_digest == want[i].replica_digest);
+    FL_CHECK(st[j].bytes == want[i].bytes);
+    j++;
+  }
+  FL_CHECK_EQ(j, n);
+  FL_CHECK(t.cap >= 4096);
+  free(st);
+  fl_store_pgs_free(&t);
+}
+
 int main(void) {
   FL_CHECK_OK(fl_proc_scratch_dir("test_store_heal", dir, sizeof dir));
+  FL_RUN(test_pgs_table);
   FL_RUN(test_summaries);
   FL_RUN(test_drop);
   FL_RUN(test_quarantine);
