@@ -2,9 +2,10 @@
  * 127.0.0.1: PG_STATS against summaries computed here, LIST with whole_pg
  * (paging, tombstones, record flags, refusal of a prefix), DELETE with drop
  * refused by a node without a cluster map, a put carrying a listed entry's
- * metadata (fl_nc_put_entry), and a fragment corrupted on disk that a read
+ * metadata (fl_nc_put_entry), a fragment corrupted on disk that a read
  * quarantines (STAT quarantined, gone from PG_STATS and listings, put again
- * and readable). */
+ * and readable), and drops checked by nodes of a real cluster against their
+ * own map (stray copy dropped; own position, other epoch refused). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,10 +13,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fl_cc.h"
 #include "fl_idx_key.h"
 #include "fl_itest.h"
+#include "fl_place.h"
 #include "fl_test.h"
 #include "fl_vol_record.h"
 
@@ -349,9 +353,132 @@ static void test_restart(void) {
   fl_wire_conn_close(&c);
 }
 
+/* ---- drops in a cluster: a coordinator and three nodes, k=2 m=1 ---------------- */
+
+#define CNODES 3
+static fl_itest_node_t coord, cnodes[CNODES];
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* The coordinator's map once every node is up and in and reports its epoch
+ * and id; 0 when it is so. */
+static int cluster_settled(fl_map_t *map, uint32_t ids[CNODES]) {
+  fl_wire_conn_t c;
+  if (fl_itest_connect(&coord, &c) != 0)
+    return -1;
+  int changed = 0;
+  int rc = fl_cc_get_map(&c, 0, 0, map, &changed, NULL);
+  fl_wire_conn_close(&c);
+  if (rc)
+    return rc;
+  int ok = map->node_count == CNODES;
+  for (uint32_t i = 0; ok && i < map->node_count; i++)
+    ok = map->nodes[i].state == (FL_NODE_UP | FL_NODE_IN);
+  for (int i = 0; ok && i < CNODES; i++) {
+    Fl__StatResult sr;
+    ok = fl_itest_connect(&cnodes[i], &c) == 0 && fl_nc_stat(&c, &sr, NULL) == 0 &&
+         sr.map_epoch == map->epoch && sr.node_id != 0;
+    fl_wire_conn_close(&c);
+    ids[i] = ok ? sr.node_id : 0;
+  }
+  if (!ok)
+    fl_map_free(map);
+  return ok ? 0 : -1;
+}
+
+static char top[400]; /* the test's scratch directory */
+
+static void test_drop_in_cluster(void) {
+  const char *dir = top;
+  char data[512], coord_flag[64];
+  snprintf(data, sizeof data, "%s/coord", dir);
+  const char *const cx[] = {"--heartbeat-interval", "200ms", "--down-after", "30s",
+                            "--out-after", "60s", "--k", "2", "--m", "1", "--pg-count", "8",
+                            "--datacenters", "dc1", NULL};
+  FL_CHECK_OK(fl_itest_coord_start(&coord, data, cx));
+  snprintf(coord_flag, sizeof coord_flag, "127.0.0.1:%d", coord.port);
+  for (int i = 0; i < CNODES; i++) {
+    char rack[16], d[512];
+    snprintf(rack, sizeof rack, "r%d", i);
+    snprintf(d, sizeof d, "%s/cnode%d", dir, i);
+    const char *const nx[] = {"--coord", coord_flag, "--dc", "dc1", "--rack", rack,
+                              "--reserve", "0", NULL};
+    FL_CHECK_OK(fl_itest_node_start(&cnodes[i], d, nx));
+  }
+  fl_map_t map;
+  uint32_t ids[CNODES];
+  int settled = -1;
+  for (int waited = 0; waited < 60000 && (settled = cluster_settled(&map, ids)) != 0;
+       waited += 100)
+    sleep_ms(100);
+  if (settled)
+    fl_itest_dump_log(&coord);
+  FL_CHECK_OK(settled);
+  /* Node 0 holds its own fragment of pg 5 and a stray one. */
+  uint32_t place[3];
+  FL_CHECK_OK(fl_place_pg_nodes(&map, 5, "dc1", place, NULL));
+  uint32_t own = 3;
+  for (uint32_t p = 0; p < 3; p++)
+    if (place[p] == ids[0])
+      own = p;
+  FL_CHECK(own < 3);
+  uint32_t stray = (own + 1) % 3;
+  fl_wire_conn_t c;
+  FL_CHECK_OK(fl_itest_connect(&cnodes[0], &c));
+  static uint8_t buf[FRAG_BYTES];
+  fl_itest_fill(buf, sizeof buf, 99);
+  char sop[96];
+  fl_nc_key_t k = key_of(0, own, sop, sizeof sop);
+  k.pg = 5;
+  fl_errmsg_t em = {{0}};
+  fl_nc_put_opts_t o = {1, FRAG_BYTES * 2, "CT", NULL, NULL};
+  FL_CHECK_OK(fl_nc_put(&c, &k, &o, buf, sizeof buf, NULL, &em));
+  k.frag = stray;
+  FL_CHECK_OK(fl_nc_put(&c, &k, &o, buf, sizeof buf, NULL, &em));
+  /* Another epoch, then the node's own position: refused. */
+  uint32_t dropped = 9;
+  FL_CHECK_ERR(fl_nc_drop(&c, &k, map.epoch + 1, &dropped, &em), FL_EREFUSED);
+  FL_CHECK(strstr(em.msg, "epoch") != NULL);
+  k.frag = own;
+  FL_CHECK_ERR(fl_nc_drop(&c, &k, map.epoch, &dropped, &em), FL_EREFUSED);
+  FL_CHECK(strstr(em.msg, "on this node") != NULL);
+  /* The stray copy goes; a second drop finds nothing. */
+  k.frag = stray;
+  FL_CHECK_OK(fl_nc_drop(&c, &k, map.epoch, &dropped, &em));
+  FL_CHECK_EQ(dropped, 1);
+  FL_CHECK_OK(fl_nc_drop(&c, &k, map.epoch, &dropped, &em));
+  FL_CHECK_EQ(dropped, 0);
+  static uint8_t back[FRAG_BYTES];
+  uint64_t got = 0;
+  FL_CHECK_ERR(fl_nc_get(&c, &k, 0, 0, back, sizeof back, &got, NULL, &em), FL_ENOTFOUND);
+  k.frag = own;
+  FL_CHECK_OK(fl_nc_get(&c, &k, 0, 0, back, sizeof back, &got, NULL, &em));
+  /* Only the own fragment is summarised and listed; the drop is no delete. */
+  fl_nc_pg_stat_t *st = NULL;
+  size_t n = 0;
+  FL_CHECK_OK(fl_nc_pg_stats(&c, &st, &n, &em));
+  FL_CHECK_EQ(n, 1);
+  FL_CHECK_EQ(st[0].pg, 5);
+  FL_CHECK_EQ(st[0].frag, own);
+  FL_CHECK_EQ(st[0].ec_count, 1);
+  free(st);
+  list_ctx_t l;
+  list_pg(&c, 5, 1, 0, &l);
+  FL_CHECK_EQ(l.ec, 1);
+  FL_CHECK_EQ(l.tombstones, 0);
+  fl_wire_conn_close(&c);
+  fl_map_free(&map);
+  for (int i = 0; i < CNODES; i++)
+    fl_proc_stop(&cnodes[i].proc, SIGTERM, 20000);
+  fl_proc_stop(&coord.proc, SIGTERM, 20000);
+}
+
 int main(void) {
-  char dir[400];
-  FL_CHECK_OK(fl_proc_scratch_dir("itest_node_repair_rpc", dir, sizeof dir));
+  char *dir = top;
+  FL_CHECK_OK(fl_proc_scratch_dir("itest_node_repair_rpc", top, sizeof top));
   snprintf(node.dir, sizeof node.dir, "%s/n1", dir);
   FL_CHECK_OK(fl_itest_node_start(&node, node.dir, NULL));
   FL_RUN(test_stats_and_lists);
@@ -360,6 +487,7 @@ int main(void) {
   FL_RUN(test_quarantine);
   FL_RUN(test_restart);
   fl_proc_stop(&node.proc, SIGTERM, 20000);
+  FL_RUN(test_drop_in_cluster);
   fl_proc_rmtree(dir);
   FL_DONE();
 }
