@@ -109,7 +109,7 @@ typedef struct fl_store_stats {
   uint64_t volume_bytes; /* all volume files */
   uint64_t live_bytes;   /* payload bytes of live fragments */
   uint64_t objects;      /* live fragments */
-  uint64_t tombstones;
+  uint64_t tombstones;   /* deletes held in the index (drops are not deletes) */
   uint32_t volumes;
   uint64_t corrupt_found; /* by scrubbing and reads since start */
   uint64_t quarantined;   /* corrupt fragments dropped from the index since start */
