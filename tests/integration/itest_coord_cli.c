@@ -46,17 +46,12 @@ static int cli_c(const char *args) {
 }
 
 static int all_up(void) {
-  fl_wire_conn_t c;
   fl_map_t m;
   fl_cc_status_t *st;
   uint32_t n;
-  if (fl_itest_connect(&coord, &c) != 0)
+  if (fl_itest_coord_list(&coord, &m, &st, &n) != 0)
     return 0;
-  int ok = fl_cc_list(&c, &m, &st, &n, NULL) == 0;
-  fl_wire_conn_close(&c);
-  if (!ok)
-    return 0;
-  ok = m.node_count == NODES;
+  int ok = m.node_count == NODES;
   for (uint32_t i = 0; ok && i < m.node_count; i++)
     ok = m.nodes[i].state == (FL_NODE_UP | FL_NODE_IN) && st[i].seen;
   fl_map_free(&m);
@@ -139,18 +134,13 @@ static void sleep_ms(long ms) {
 /* The coordinator's figures for node id of the test cluster. */
 static int status_of(const fl_itest_node_t *co, uint32_t id, fl_cc_status_t *out,
                      uint32_t *state) {
-  fl_wire_conn_t c;
   fl_map_t m;
   fl_cc_status_t *st;
   uint32_t n;
-  if (fl_itest_connect(co, &c) != 0)
-    return 0;
-  int ok = fl_cc_list(&c, &m, &st, &n, NULL) == 0;
-  fl_wire_conn_close(&c);
-  if (!ok)
+  if (fl_itest_coord_list(co, &m, &st, &n) != 0)
     return 0;
   const fl_map_node_t *nd = fl_map_find_node(&m, id);
-  ok = 0;
+  int ok = 0;
   for (uint32_t i = 0; nd && i < n; i++)
     if (st[i].id == id) {
       *out = st[i];
