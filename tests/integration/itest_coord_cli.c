@@ -3,8 +3,9 @@
  * `node list` in text and JSON, `node weight|out|in|remove` with their
  * epochs, a refused change (exit 1, the coordinator's reason, nothing
  * changed), bad arguments (exit 2), and FILMLESS_COORD; `node drain`
- * (an empty node at once, a node holding a fragment until the timeout)
- * and `node remove` refused for an up node holding a fragment. Then, on a
+ * (an empty node at once, a node holding a fragment until the timeout, a
+ * dead node) and `node remove` refused for an up node holding a fragment,
+ * allowed for a down and out one. Then, on a
  * second coordinator whose nodes are this test's heartbeats, the repair
  * line of `cluster status`: sums of the up nodes' figures, a node's
  * figures gone once it is down, the ETA unknown at rate 0. */
@@ -214,6 +215,23 @@ static void test_drain(void) {
   FL_CHECK(strstr(out, "FL_EREFUSED") != NULL);
   FL_CHECK(strstr(out, "fewer than k+m = 3") != NULL);
   FL_CHECK_EQ(cli_c("node in 4"), 0);
+
+  /* A dead node cannot report: --wait says so and times out; being down
+   * and out, it may then be removed (its data is rebuilt elsewhere). */
+  FL_CHECK_EQ(fl_proc_stop(&nodes[1].proc, SIGKILL, 10000) & 0x7f, SIGKILL);
+  fl_cc_status_t s2;
+  state = FL_NODE_UP;
+  for (int w = 0; w < 60000 && (state & FL_NODE_UP); w += 100) {
+    FL_CHECK(status_of(&coord, 2, &s2, &state));
+    sleep_ms(100);
+  }
+  FL_CHECK_EQ(state, FL_NODE_IN);
+  FL_CHECK_EQ(cli_c("node drain 2 --wait --timeout 1s"), 1);
+  FL_CHECK(strstr(out, "node 2 is down: it cannot report its fragments") != NULL);
+  FL_CHECK(strstr(out, "node 2 has not reported its fragments in the 1s since it was marked "
+                  "out; the drain goes on in the background") != NULL);
+  FL_CHECK_EQ(cli_c("node remove 2 --json"), 0);
+  FL_CHECK(strstr(out, "{\"ok\":true,\"node\":2,") == out);
 
   /* Bad arguments. */
   FL_CHECK_EQ(cli_c("node drain 2 --timeout 5s"), 2);
