@@ -39,7 +39,8 @@ struct fl_node_coord {
   fl_map_t map;                /* the node's map, under mu */
   int have_map;
   /* Held across each call of progress_fn, so replacing it waits for a
-   * call in flight; never taken with mu held, nor mu with it. */
+   * call in flight. Never taken under mu; fn may take mu under it (to
+   * read the map). */
   pthread_mutex_t progress_mu;
   void (*progress_fn)(void *arg, fl_cc_repair_t *out); /* under progress_mu */
   void *progress_arg;                                   /* under progress_mu */
