@@ -189,8 +189,10 @@ static void fl__figures(fl_node_coord_t *nc, fl_cc_hb_t *hb) {
   }
 }
 
-static void fl__progress(fl_node_coord_t *nc, fl_cc_repair_t *out) {
+void fl_node_coord_progress(fl_node_coord_t *nc, fl_cc_repair_t *out) {
   memset(out, 0, sizeof *out);
+  if (!nc)
+    return;
   pthread_mutex_lock(&nc->progress_mu);
   if (nc->progress_fn)
     nc->progress_fn(nc->progress_arg, out);
@@ -249,7 +251,7 @@ static void *fl__thread(void *arg) {
     if (rc == 0) {
       fl_cc_hb_t hb;
       fl__figures(nc, &hb);
-      fl__progress(nc, &hb.repair);
+      fl_node_coord_progress(nc, &hb.repair);
       rc = fl_cc_heartbeat(&c, &hb, &epoch, &em);
       if (rc == FL_ENOTFOUND)
         registered = 0;

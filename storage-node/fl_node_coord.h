@@ -38,6 +38,10 @@ void fl_node_coord_stop(fl_node_coord_t *nc);
  * may a caller hold a lock fn takes while calling it. arg is borrowed
  * until fl_node_coord_set_progress replaces it or fl_node_coord_stop. nc
  * NULL (a node without --coord) is a no-op. */
+/* The figures the progress function gives now (zeros without one or with
+ * nc NULL), for STAT. Any thread. */
+void fl_node_coord_progress(fl_node_coord_t *nc, fl_cc_repair_t *out);
+
 void fl_node_coord_set_progress(fl_node_coord_t *nc, void (*fn)(void *arg, fl_cc_repair_t *out),
                                 void *arg);
 

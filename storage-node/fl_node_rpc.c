@@ -38,6 +38,7 @@ struct fl_node_rpc_scratch {
   Fl__DeleteResult del;
   Fl__StatResult stat;
   Fl__PgStatsResult pgs;
+  Fl__RepairProgress repair;
   uint8_t page_token[FL_IDX_KEY_MAX];
 };
 
@@ -582,6 +583,12 @@ static int fl__stat(fl_store_t *st, const fl_node_cfg_t *cfg, fl_node_coord_t *c
   sc->stat.volumes = s.volumes;
   sc->stat.corrupt_found = s.corrupt_found;
   sc->stat.quarantined = s.quarantined;
+  if (coord) {
+    fl_cc_repair_t r;
+    fl_node_coord_progress(coord, &r);
+    fl_cc_repair_to_pb(&r, &sc->repair);
+    sc->stat.repair = &sc->repair;
+  }
   sc->stat.compacted_bytes = s.compacted_bytes;
   return 0;
 }
