@@ -139,6 +139,7 @@ typedef struct fl__pass {
   fl_latch_t done;
   pthread_mutex_t mu;
   uint32_t pgs_failed;
+  uint32_t pgs_worked; /* PGs whose plan had operations */
 } fl__pass_t;
 
 typedef struct fl__pgjob {
@@ -543,6 +544,11 @@ static int fl__repair_pg(fl__pass_t *ps, fl__pgjob_t *j) {
   else if (plan.lost)
     fl_info("repair", "PG %u: %" PRIu64 " object(s) unreadable while some of its nodes are away",
             j->pg, plan.lost);
+  if (plan.n_ops) {
+    pthread_mutex_lock(&ps->mu);
+    ps->pgs_worked++;
+    pthread_mutex_unlock(&ps->mu);
+  }
   atomic_int failed = 0;
   size_t i = 0;
   for (; i < plan.n_ops && plan.ops[i].kind == FL_HEAL_DELETE; i++)
@@ -632,7 +638,8 @@ static int fl__job_cmp(const void *a, const void *b) {
   return x->pg < y->pg ? -1 : x->pg > y->pg;
 }
 
-/* One pass over the PGs this node leads. Returns 1 if it found work. */
+/* One pass over the PGs this node leads. Returns 1 if it did work (then
+ * the next pass comes soon, to confirm or finish it). */
 static int fl__pass(fl_heal_t *h) {
   fl__pass_t ps;
   memset(&ps, 0, sizeof ps);
@@ -746,7 +753,6 @@ static int fl__pass(fl_heal_t *h) {
     fl_info("repair", "epoch %" PRIu64 ": %u of %u led PG(s) degraded, ~%" PRIu64
                       " fragment(s) to write; fewest survivors %u (PG %u)",
             ps.map.epoch, njobs, led, left, jobs[0].check.survivors, jobs[0].pg);
-    busy = 1;
     pthread_mutex_init(&ps.mu, NULL);
     fl_latch_init(&ps.done);
     fl_latch_add(&ps.done, njobs);
@@ -756,6 +762,8 @@ static int fl__pass(fl_heal_t *h) {
     fl_latch_wait(&ps.done);
     fl_latch_destroy(&ps.done);
     pthread_mutex_destroy(&ps.mu);
+    /* PGs that only wait for a node to return do not need a quick pass. */
+    busy = ps.pgs_worked > 0;
   }
   pthread_mutex_lock(&h->mu);
   if (!atomic_load(&h->stopping)) {
