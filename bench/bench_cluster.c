@@ -266,7 +266,7 @@ int main(int argc, char **argv) {
   }
   char spec[512];
   start_cluster(dir, spec, sizeof spec);
-  fl_client_opts_t co = {spec, "bench", 0, (unsigned)study_threads, 30000};
+  fl_client_opts_t co = {spec, "bench", 0, (unsigned)study_threads, 30000, 0};
   fl_errmsg_t em = {{0}};
   int rc = fl_client_open(&cl, &co, &em);
   if (rc)

@@ -367,7 +367,7 @@ static void test_bad_input(void) {
   static const char junk[] = "this is not a DICOM file at all";
   FL_CHECK_ERR(fl_client_put(cl, junk, sizeof junk, NULL, &em), FL_ENOTDICOM);
   fl_client_t *x = NULL;
-  fl_client_opts_t o = {"static:4+2:127.0.0.1:1", NULL, 0, 0, 0};
+  fl_client_opts_t o = {"static:4+2:127.0.0.1:1", NULL, 0, 0, 0, 0};
   FL_CHECK_ERR(fl_client_open(&x, &o, &em), FL_EUNAVAIL);
   o.coord = spec;
   o.tenant = "Bad Tenant";
@@ -392,7 +392,7 @@ int main(void) {
     off += (size_t)snprintf(spec + off, sizeof spec - off, "%s127.0.0.1:%d", i ? "," : "",
                             nodes[i].port);
   }
-  fl_client_opts_t o = {spec, "hosp-a", 0, 0, 5000};
+  fl_client_opts_t o = {spec, "hosp-a", 0, 0, 5000, 0};
   fl_errmsg_t em = {{0}};
   int rc = fl_client_open(&cl, &o, &em);
   if (rc)
