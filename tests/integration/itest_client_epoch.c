@@ -19,6 +19,7 @@
 #include "fl_dicom.h"
 #include "fl_gen.h"
 #include "fl_itest.h"
+#include "fl_itest_study.h"
 #include "fl_pg.h"
 #include "fl_place.h"
 #include "fl_test.h"
@@ -33,19 +34,8 @@ static fl_itest_node_t coord, nodes[NALL];
 static char dir[400], coord_addr[64];
 static fl_client_t *cl;
 
-typedef struct obj {
-  uint8_t *buf;
-  size_t len;
-  fl_dicom_info_t di;
-} obj_t;
 
-typedef struct study {
-  obj_t *o;
-  size_t n;
-  char uid[FL_UID_BUF];
-} study_t;
-
-static study_t st[NSTUDIES + 1];
+static fl_itest_study_t st[NSTUDIES + 1];
 
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -68,27 +58,6 @@ static void dump_all(void) {
       dump_all();                                                                 \
     FL_CHECK(cond);                                                               \
   } while (0)
-
-static void make_study(study_t *s, int modality, uint32_t n, uint64_t seed) {
-  fl_gen_opts_t g = {0};
-  g.modality = modality;
-  g.instances = n;
-  g.seed = seed;
-  FL_CHECK_OK(fl_gen_opts_check(&g, NULL));
-  s->n = fl_gen_instance_count(&g);
-  s->o = calloc(s->n, sizeof *s->o);
-  fl_gen_study_uid(&g, s->uid);
-  for (size_t i = 0; i < s->n; i++) {
-    FL_CHECK_OK(fl_gen_instance(&g, (uint32_t)i, &s->o[i].buf, &s->o[i].len, NULL));
-    FL_CHECK_OK(fl_dicom_parse(s->o[i].buf, s->o[i].len, &s->o[i].di, NULL));
-  }
-}
-
-static void free_study(study_t *s) {
-  for (size_t i = 0; i < s->n; i++)
-    free(s->o[i].buf);
-  free(s->o);
-}
 
 static void start_coord(void) {
   char data[512];
@@ -123,32 +92,8 @@ static int coord_map(uint32_t n, fl_map_t *m) {
 
 /* ---- checks ------------------------------------------------------------------ */
 
-static obj_t *find(study_t *s, const char *sop) {
-  for (size_t i = 0; i < s->n; i++)
-    if (strcmp(s->o[i].di.sop_uid, sop) == 0)
-      return &s->o[i];
-  return NULL;
-}
-
-typedef struct seen {
-  study_t *s;
-  size_t count;
-  int bad;
-} seen_t;
-
-static int check_cb(void *arg, const fl_instance_t *in, const void *data, size_t len) {
-  seen_t *v = arg;
-  obj_t *o = find(v->s, in->sop_uid);
-  if (!o || o->len != len || memcmp(o->buf, data, len) != 0) {
-    fprintf(stderr, "instance %s differs from what was put\n", in->sop_uid);
-    v->bad++;
-  }
-  v->count++;
-  return 0;
-}
-
 /* Every instance of s lists, and reads back byte-identical three ways. */
-static void check_study(study_t *s) {
+static void check_study(fl_itest_study_t *s) {
   fl_errmsg_t em = {{0}};
   fl_study_listing_t l;
   int rc = fl_study_list(cl, s->uid, &l, &em);
@@ -157,9 +102,9 @@ static void check_study(study_t *s) {
   FL_CHECK_EQ(l.count, s->n);
   FL_CHECK_EQ(l.nodes_down, 0);
   fl_study_listing_free(&l);
-  seen_t v = {s, 0, 0};
+  fl_itest_seen_t v = {s, 0, 0};
   fl_study_get_stats_t gs;
-  rc = fl_study_get(cl, s->uid, check_cb, &v, &gs, &em);
+  rc = fl_study_get(cl, s->uid, fl_itest_study_check_cb, &v, &gs, &em);
   if (rc)
     FL__FAIL("study get %s: %s", s->uid, fl_errmsg_str(&em, rc));
   FL_CHECK_EQ(v.bad, 0);
@@ -199,7 +144,7 @@ static void test_put_on_three(void) {
   for (int s = 0; s < NSTUDIES; s++) {
     /* Mostly erasure-coded (2+1); every third study also has a small
      * instance stored as 2 replicas. */
-    make_study(&st[s], FL_GEN_CT, 3, 100 + (uint64_t)s);
+    fl_itest_study_make(&st[s], FL_GEN_CT, 3, 100 + (uint64_t)s);
     for (size_t i = 0; i < st[s].n; i++) {
       fl_put_result_t r;
       FL_CHECK_OK(fl_client_put(cl, st[s].o[i].buf, st[s].o[i].len, &r, &em));
@@ -207,14 +152,14 @@ static void test_put_on_three(void) {
     }
     check_study(&st[s]);
   }
-  make_study(&st[NSTUDIES], FL_GEN_SR, 1, 99);
+  fl_itest_study_make(&st[NSTUDIES], FL_GEN_SR, 1, 99);
   fl_put_result_t r;
   FL_CHECK_OK(fl_client_put(cl, st[NSTUDIES].o[0].buf, st[NSTUDIES].o[0].len, &r, &em));
   FL_CHECK_EQ(r.replicated, 1);
 }
 
 /* Positions of the study's PG that the join moved to a new (empty) node. */
-static unsigned moved(const study_t *s, uint32_t pos[3], uint32_t pos_after[3]) {
+static unsigned moved(const fl_itest_study_t *s, uint32_t pos[3], uint32_t pos_after[3]) {
   uint32_t pg = fl_pg_of(TENANT, s->uid, before.policy.pg_count);
   FL_CHECK_OK(fl_place_pg_nodes(&before, pg, "dc1", pos, NULL));
   FL_CHECK_OK(fl_place_pg_nodes(&after, pg, "dc1", pos_after, NULL));
@@ -341,15 +286,15 @@ static void test_delete_reaches_earlier_holders(void) {
 }
 
 static void test_put_after_change(void) {
-  study_t s;
-  make_study(&s, FL_GEN_CT, 2, 555);
+  fl_itest_study_t s;
+  fl_itest_study_make(&s, FL_GEN_CT, 2, 555);
   for (size_t i = 0; i < s.n; i++) {
     fl_put_result_t r;
     FL_CHECK_OK(fl_client_put(cl, s.o[i].buf, s.o[i].len, &r, NULL));
     FL_CHECK_EQ(r.frags_durable, r.frags_total);
   }
   check_study(&s);
-  free_study(&s);
+  fl_itest_study_free(&s);
 }
 
 static void kill_all(void) {
@@ -370,7 +315,7 @@ int main(void) {
   FL_RUN(test_put_after_change);
   fl_client_close(cl);
   for (int s = 0; s <= NSTUDIES; s++)
-    free_study(&st[s]);
+    fl_itest_study_free(&st[s]);
   fl_map_free(&before);
   fl_map_free(&after);
   for (int i = 0; i < NALL; i++)
