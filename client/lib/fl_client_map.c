@@ -252,6 +252,11 @@ static void *fl__watch_main(void *arg) {
         fl_warn("client", "map epoch from %s not installed: %s", c->coord,
                 fl_errmsg_str(&em, rc));
     } else if (rc == 0 && changed) {
+      /* An older epoch (a coordinator that lost its state?): keep ours,
+       * and back off, since every poll would be answered at once. */
+      rc = fl_errf(&em, FL_EPROTO, "the coordinator sent epoch %llu, older than ours (%llu)",
+                   (unsigned long long)map.epoch,
+                   (unsigned long long)atomic_load(&c->epoch));
       fl_map_free(&map);
     }
     if (rc == 0) {

@@ -6,8 +6,9 @@
  * back byte-identical, listed and fetched (with and without its series),
  * from the holders of the previous epoch. Then: an earlier holder that is
  * down does not fail a listing, a delete also removes what earlier holders
- * keep, and a put after the change lands on the new placement. Every wait
- * is a bounded poll. */
+ * keep, a put after the change lands on the new placement, and the
+ * watcher finds the coordinator again after a restart. Every wait is a
+ * bounded poll. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #include "filmless.h"
+#include "fl_cc.h"
 #include "fl_cmap.h"
 #include "fl_dicom.h"
 #include "fl_gen.h"
@@ -54,9 +56,10 @@ static void dump_all(void) {
     int ok_ = 0;                                                                  \
     for (int w_ = 0; w_ < WAIT_MS && !(ok_ = (cond)); w_ += 50)                   \
       sleep_ms(50);                                                               \
-    if (!ok_)                                                                     \
+    if (!ok_) {                                                                   \
       dump_all();                                                                 \
-    FL_CHECK(cond);                                                               \
+      FL__FAIL("waited %d ms for %s", WAIT_MS, #cond);                            \
+    }                                                                             \
   } while (0)
 
 static void start_coord(void) {
@@ -129,6 +132,7 @@ static void check_study(fl_itest_study_t *s) {
 /* ---- the test ---------------------------------------------------------------- */
 
 static fl_map_t before, after;
+static int deleted = -1; /* the study test_delete removed */
 
 static void test_put_on_three(void) {
   start_coord();
@@ -262,6 +266,7 @@ static void test_delete_reaches_earlier_holders(void) {
       study = s;
   }
   FL_CHECK(study >= 0);
+  deleted = study;
   uint64_t n = 0;
   fl_errmsg_t em = {{0}};
   int rc = fl_study_delete(cl, st[study].uid, &n, &em);
@@ -297,6 +302,32 @@ static void test_put_after_change(void) {
   fl_itest_study_free(&s);
 }
 
+/* The coordinator goes away and comes back: the watcher reconnects on its
+ * own and installs the next map. That change (min_write) moves nothing,
+ * so the earlier maps stay and every study still reads back. */
+static void test_coordinator_away(void) {
+  FL_CHECK(fl_proc_stop(&coord.proc, SIGTERM, 20000) >= 0);
+  start_coord(); /* same data, same port */
+  fl_wire_conn_t w;
+  fl_map_t m;
+  CHECK_WAIT(coord_map(NALL, &m));
+  fl_map_policy_t p = m.policy;
+  p.min_write = p.k;
+  uint64_t e = 0;
+  FL_CHECK_OK(fl_itest_connect(&coord, &w));
+  FL_CHECK_OK(fl_cc_set_policy(&w, &p, m.epoch, &e, NULL));
+  fl_wire_conn_close(&w);
+  fl_map_free(&m);
+  FL_CHECK(e > after.epoch);
+  CHECK_WAIT(fl_client_map_epoch(cl) >= e);
+  fl_client_policy_t pol;
+  fl_client_policy(cl, &pol);
+  FL_CHECK_EQ(pol.min_write, p.k);
+  for (int s = 0; s <= NSTUDIES; s++)
+    if (s != deleted)
+      check_study(&st[s]);
+}
+
 static void kill_all(void) {
   for (int i = 0; i < NALL; i++)
     if (nodes[i].proc.pid > 0)
@@ -313,6 +344,7 @@ int main(void) {
   FL_RUN(test_earlier_holder_down);
   FL_RUN(test_delete_reaches_earlier_holders);
   FL_RUN(test_put_after_change);
+  FL_RUN(test_coordinator_away);
   fl_client_close(cl);
   for (int s = 0; s <= NSTUDIES; s++)
     fl_itest_study_free(&st[s]);
