@@ -221,7 +221,7 @@ static void *fl__watch_main(void *arg) {
         connected = 1;
         /* A poll is answered after at most FL__WATCH_MS: wait that long
          * plus a call's time before calling the coordinator gone. */
-        w.timeout_ms = (int)FL__WATCH_MS + c->timeout_ms;
+        fl_wire_conn_set_timeout(&w, (int)FL__WATCH_MS + c->timeout_ms);
       }
     }
     fl_map_t map;

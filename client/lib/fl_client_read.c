@@ -847,7 +847,6 @@ static int fl__delete(fl_client_t *c, const fl__view_t *v, const char *study,
     t[nt].key = (fl_nc_key_t){s.ps.pg, c->tenant, study, NULL, NULL, 0};
     t[nt].del_series = ser + (size_t)a * s.n;
     t[nt].del_sop = sop + (size_t)a * s.n;
-    t[nt].sink_arg = (void *)(uintptr_t)a; /* which asked node, for the errors below */
     size_t n = 0;
     for (size_t i = 0; i < s.n; i++)
       if (s.inst[i].on >> a & 1) {
@@ -863,7 +862,10 @@ static int fl__delete(fl_client_t *c, const fl__view_t *v, const char *study,
   for (size_t i = 0; i < nt; i++) {
     if (!t[i].rc)
       continue;
-    if ((uintptr_t)t[i].sink_arg >= s.ps.w)
+    int current = 0;
+    for (unsigned p = 0; p < s.ps.w; p++)
+      current |= t[i].np == s.ps.pos[p];
+    if (!current)
       fl_warn("client", "deleting %s on node %u (an earlier holder): %s", study,
               t[i].np->id, fl_errmsg_str(&t[i].em, t[i].rc));
     else if (!rc)
