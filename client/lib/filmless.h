@@ -160,10 +160,12 @@ typedef struct fl_study_listing {
   unsigned nodes_down; /* nodes of the group that did not answer */
 } fl_study_listing_t;
 
-/* Lists a study: asks every node of its placement group in parallel and
- * lists an instance only when enough fragments are present to read it
- * (docs/client.md, "Visibility"). An unknown study is an empty listing
- * (count 0), not an error. FL_EUNAVAIL if fewer than k nodes answered. */
+/* Lists a study: asks every node of its placement group in parallel (and,
+ * after a map change, the group's nodes in the earlier maps, whose
+ * failures do not count) and lists an instance only when enough fragments
+ * are present to read it (docs/client.md, "Visibility", "Maps"). An
+ * unknown study is an empty listing (count 0), not an error. FL_EUNAVAIL
+ * if fewer than k nodes of the current group answered. */
 int fl_study_list(fl_client_t *c, const char *study_uid, fl_study_listing_t *out,
                   fl_errmsg_t *em);
 void fl_study_listing_free(fl_study_listing_t *l);
@@ -183,7 +185,8 @@ int fl_client_list_studies(fl_client_t *c, fl_study_summary_t **out, size_t *cou
                            unsigned *nodes_down, fl_errmsg_t *em);
 
 /* Deletes every instance of a study: a tombstone for each fragment on every
- * node of its group. *instances (may be NULL) gets the number of instances
+ * node of its group, and on the group's nodes in the earlier maps (those
+ * that cannot be reached are logged, not an error). *instances (may be NULL) gets the number of instances
  * found. Nodes that are down keep their fragments until repair; the call
  * then fails with FL_EUNAVAIL after deleting what it could (retry later).
  * Deleting an unknown study succeeds with 0. */
