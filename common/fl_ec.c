@@ -375,16 +375,16 @@ static int fl__decode_ec(const fl_ec_t *ec, const fl_ec_frag_hdr_t *h, const uin
   return 0;
 }
 
-int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap, size_t *out_size,
-                 fl_ec_report_t *rep, fl_errmsg_t *em) {
+/* Steps 1 and 2 of decoding: verifies every input, picks the object with
+ * the most distinct valid indexes, and fills payload[index] with its
+ * payloads. *ref gets that object's header; reasons for rejected inputs
+ * are collected in why (cap whycap). Returns 0 with at least `need`
+ * valid fragments of one object, else an error naming the shortage. */
+static int fl__pick(const fl_ec_in_t *in, int n, fl_ec_report_t *rep, fl_ec_frag_hdr_t *ref_out,
+                    const uint8_t **payload, char *why, size_t whycap, fl_errmsg_t *em) {
   enum { MAXIN = 64 };
-  fl_ec_report_t dummy;
   fl_ec_frag_hdr_t hdr[MAXIN];
   int ok[MAXIN];
-  char why[400] = "";
-  int rc = 0;
-  if (!rep)
-    rep = &dummy;
   memset(rep, 0, sizeof *rep);
   if (n < 0 || n > MAXIN)
     return fl_errf(em, -EINVAL, "decode takes 0..%d fragments, got %d", MAXIN, n);
@@ -399,7 +399,7 @@ int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap
       fl_ec_frag_hdr_t hh;
       if (fl_ec_frag_hdr_parse(in[p].buf, in[p].len, &hh, NULL) == 0)
         rep->bad_idx |= (uint32_t)1 << hh.index;
-      fl__note(why, sizeof why, "input %d: %s", p, fl_errmsg_str(&fem, frc));
+      fl__note(why, whycap, "input %d: %s", p, fl_errmsg_str(&fem, frc));
     }
   }
 
@@ -426,10 +426,8 @@ int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap
       best_cnt = cnt;
     }
   }
-  if (best < 0) {
-    rc = fl_errf(em, FL_EUNAVAIL, "no valid fragment among %d received%s%s", n, why[0] ? ": " : "", why);
-    goto fail;
-  }
+  if (best < 0)
+    return fl_errf(em, FL_EUNAVAIL, "no valid fragment among %d received%s%s", n, why[0] ? ": " : "", why);
   const fl_ec_frag_hdr_t ref = hdr[best];
   rep->hdr = ref;
   for (int p = 0; p < n; p++) {
@@ -437,29 +435,48 @@ int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap
       ok[p] = 0;
       rep->bad_pos |= (uint64_t)1 << p;
       rep->bad_idx |= (uint32_t)1 << hdr[p].index;
-      fl__note(why, sizeof why, "input %d (index %u): belongs to another object (stripe %016llx, %llu bytes)", p,
+      fl__note(why, whycap, "input %d (index %u): belongs to another object (stripe %016llx, %llu bytes)", p,
                hdr[p].index, (unsigned long long)hdr[p].stripe_id, (unsigned long long)hdr[p].object_size);
     }
   }
   /* One payload per index; duplicates beyond the first are unused. */
-  const uint8_t *payload[FL_EC_MAX_FRAGS] = {0};
+  for (int i = 0; i < FL_EC_MAX_FRAGS; i++)
+    payload[i] = NULL;
   for (int p = 0; p < n; p++)
     if (ok[p] && !payload[hdr[p].index])
       payload[hdr[p].index] = (const uint8_t *)in[p].buf + FL_EC_FRAG_HDR_SIZE;
   rep->used = best_cnt;
+  *ref_out = ref;
   int need = ref.layout == FL_EC_LAYOUT_REPLICA ? 1 : ref.k;
-  if (best_cnt < need) {
-    rc = fl_errf(em, groups > 1 ? FL_ECORRUPT : FL_EUNAVAIL,
-                 "%s: need %d valid fragments of one object (k=%u m=%u), have %d%s%s",
-                 groups > 1 ? "fragments of different objects" : "not enough fragments", need, ref.k, ref.m,
-                 best_cnt, why[0] ? "; rejected: " : "", why);
-    goto fail;
-  }
-  if (ref.object_size > cap) {
-    rc = fl_errf(em, FL_ETOOBIG, "object is %llu bytes, output buffer holds %zu",
-                 (unsigned long long)ref.object_size, cap);
-    goto fail;
-  }
+  if (best_cnt < need)
+    return fl_errf(em, groups > 1 ? FL_ECORRUPT : FL_EUNAVAIL,
+                   "%s: need %d valid fragments of one object (k=%u m=%u), have %d%s%s",
+                   groups > 1 ? "fragments of different objects" : "not enough fragments", need, ref.k, ref.m,
+                   best_cnt, why[0] ? "; rejected: " : "", why);
+  return 0;
+}
+
+static int fl__same_codec(const fl_ec_t *ec, const fl_ec_frag_hdr_t *ref, fl_errmsg_t *em) {
+  if (ref->k != ec->k || ref->m != ec->m || ref->codec != ec->backend_id)
+    return fl_errf(em, FL_ECONFIG, "fragments were encoded with codec %u k=%u m=%u; this codec is %s k=%d m=%d",
+                   ref->codec, ref->k, ref->m, ec->backend, ec->k, ec->m);
+  return 0;
+}
+
+int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap, size_t *out_size,
+                 fl_ec_report_t *rep, fl_errmsg_t *em) {
+  fl_ec_report_t dummy;
+  char why[400] = "";
+  const uint8_t *payload[FL_EC_MAX_FRAGS];
+  fl_ec_frag_hdr_t ref;
+  if (!rep)
+    rep = &dummy;
+  int rc = fl__pick(in, n, rep, &ref, payload, why, sizeof why, em);
+  if (rc)
+    return rc;
+  if (ref.object_size > cap)
+    return fl_errf(em, FL_ETOOBIG, "object is %llu bytes, output buffer holds %zu",
+                   (unsigned long long)ref.object_size, cap);
 
   /* 3. Rebuild. */
   if (ref.layout == FL_EC_LAYOUT_REPLICA) {
@@ -469,20 +486,58 @@ int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap
         break;
       }
     rep->fast_path = 1;
-  } else if (ref.k != ec->k || ref.m != ec->m || ref.codec != ec->backend_id) {
-    rc = fl_errf(em, FL_ECONFIG, "fragments were encoded with codec %u k=%u m=%u; this codec is %s k=%d m=%d",
-                 ref.codec, ref.k, ref.m, ec->backend, ec->k, ec->m);
-    goto fail;
-  } else {
-    rc = fl__decode_ec(ec, &ref, payload, out, cap, &rep->fast_path, em);
-    if (rc != 0)
-      goto fail;
+  } else if ((rc = fl__same_codec(ec, &ref, em)) != 0) {
+    return rc;
+  } else if ((rc = fl__decode_ec(ec, &ref, payload, out, cap, &rep->fast_path, em)) != 0) {
+    return rc;
   }
   if (out_size)
     *out_size = (size_t)ref.object_size;
   if (why[0])
     fl_errf(em, 0, "decoded despite rejected fragments: %s", why);
   return 0;
-fail:
-  return rc;
+}
+
+int fl_ec_reconstruct(fl_ec_t *ec, const fl_ec_in_t *in, int n, int index, void *out, size_t cap,
+                      size_t *out_len, fl_errmsg_t *em) {
+  fl_ec_report_t rep;
+  char why[400] = "";
+  const uint8_t *payload[FL_EC_MAX_FRAGS];
+  fl_ec_frag_hdr_t ref;
+  int rc = fl__pick(in, n, &rep, &ref, payload, why, sizeof why, em);
+  if (rc)
+    return rc;
+  int width = ref.layout == FL_EC_LAYOUT_REPLICA ? ref.m + 1 : ref.k + ref.m;
+  if (index < 0 || index >= width)
+    return fl_errf(em, -EINVAL, "fragment %d does not exist in a %s stripe of %d", index,
+                   ref.layout == FL_EC_LAYOUT_REPLICA ? "replicated" : "coded", width);
+  size_t len = FL_EC_FRAG_HDR_SIZE + (size_t)ref.payload_len;
+  if (len > cap)
+    return fl_errf(em, FL_ETOOBIG, "fragment is %zu bytes, output buffer holds %zu", len, cap);
+  uint8_t *dst = (uint8_t *)out + FL_EC_FRAG_HDR_SIZE;
+  const uint8_t *have = NULL;
+  for (int i = 0; i < width && !have; i++)
+    if (payload[i] && (ref.layout == FL_EC_LAYOUT_REPLICA || i == index))
+      have = payload[i];
+  if (have) {
+    /* A replica's payload is the object itself; a coded fragment that was
+     * given is returned as it is. */
+    memcpy(dst, have, (size_t)ref.payload_len);
+  } else {
+    if ((rc = fl__same_codec(ec, &ref, em)) != 0)
+      return rc;
+    char *frags[FL_EC_MAX_FRAGS];
+    int nf = fl__lec_frags(&ref, payload, frags);
+    pthread_rwlock_rdlock(&fl__lec_lock);
+    int lrc = liberasurecode_reconstruct_fragment(ec->desc, frags, nf, ref.payload_len, index, (char *)dst);
+    pthread_rwlock_unlock(&fl__lec_lock);
+    if (lrc != 0)
+      return fl__lec_err(em, ec, "reconstruct", lrc);
+  }
+  fl_ec_frag_hdr_t h = ref;
+  h.index = (uint8_t)index;
+  h.payload_crc = fl_crc32c(dst, (size_t)ref.payload_len);
+  fl_ec_frag_hdr_encode(&h, out);
+  *out_len = len;
+  return 0;
 }

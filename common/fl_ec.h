@@ -118,4 +118,14 @@ typedef struct fl_ec_report {
 int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap, size_t *out_size,
                  fl_ec_report_t *rep, fl_errmsg_t *em);
 
+/* Rebuilds fragment `index` (header and payload, byte for byte what the
+ * encode wrote) from n fragments of the same object, any k of them (one
+ * for a replica), verifying each like fl_ec_decode, without decoding the
+ * object: liberasurecode computes just that fragment. out (cap bytes)
+ * receives it; *out_len its length (FL_EC_FRAG_HDR_SIZE + payload). Errors
+ * as fl_ec_decode, FL_ETOOBIG if cap is too small, -EINVAL for an index
+ * outside the stripe. Thread-safe like decode. */
+int fl_ec_reconstruct(fl_ec_t *ec, const fl_ec_in_t *in, int n, int index, void *out, size_t cap,
+                      size_t *out_len, fl_errmsg_t *em);
+
 #endif

@@ -43,9 +43,9 @@ struct fl_heal {
   atomic_int stopping;
   fl_pool_t *pg_pool, *io_pool;
   fl_heal_conns_t *conns;
-  /* codecs of the current policy: erasure-coded and replicated layouts */
+  /* codec of the current policy (reconstructs replicas too) */
   pthread_mutex_t ec_mu;
-  fl_ec_t *ec_ec, *ec_rep;
+  fl_ec_t *ec_ec;
   uint32_t ec_k, ec_m;
   /* token bucket */
   pthread_mutex_t rate_mu;
@@ -98,22 +98,16 @@ static void fl__count(fl_heal_t *h, uint64_t *field, uint64_t n) {
   pthread_mutex_unlock(&h->mu);
 }
 
-/* Codecs for geometry k+m, made on first use and when the policy changes. */
+/* The codec for geometry k+m, made on first use and when the policy changes. */
 static int fl__codecs(fl_heal_t *h, uint32_t k, uint32_t m, fl_errmsg_t *em) {
   int rc = 0;
   pthread_mutex_lock(&h->ec_mu);
   if (!h->ec_ec || h->ec_k != k || h->ec_m != m) {
     /* No fragment job runs between passes, so the old codecs are idle. */
     fl_ec_close(h->ec_ec);
-    fl_ec_close(h->ec_rep);
-    h->ec_ec = h->ec_rep = NULL;
+    h->ec_ec = NULL;
     fl_ec_config_t ec = {.k = (int)k, .m = (int)m, .replica_threshold = 0};
-    fl_ec_config_t rep = {.k = (int)k, .m = (int)m, .replica_threshold = SIZE_MAX};
-    if ((rc = fl_ec_init(&h->ec_ec, &ec, em)) == 0 &&
-        (rc = fl_ec_init(&h->ec_rep, &rep, em)) != 0) {
-      fl_ec_close(h->ec_ec);
-      h->ec_ec = NULL;
-    }
+    rc = fl_ec_init(&h->ec_ec, &ec, em);
     h->ec_k = k;
     h->ec_m = m;
   }
@@ -336,7 +330,8 @@ static int fl__do_copy(fl__opjob_t *o, fl_errmsg_t *em) {
 }
 
 /* Asks the holders of the first `need` fragments for them at once, each on
- * its own connection, and collects the valid ones into bufs/in (*nb).
+ * its own connection, and collects the whole ones into bufs/in (*nb); the
+ * reconstruction verifies their CRCs.
  * Returns the fragment indexes asked for (bit f). */
 static uint32_t fl__fetch_many(fl__pass_t *ps, const fl__pgjob_t *j, const fl__lent_t *x,
                                const fl_heal_obj_t *ob, uint32_t width, uint32_t need,
@@ -369,8 +364,9 @@ static uint32_t fl__fetch_many(fl__pass_t *ps, const fl__pgjob_t *j, const fl__l
     if (rc == 0 && id != fr[i])
       rc = fl_errf(em, FL_EPROTO, "node %u answered request %" PRIu64 ", not %u", nd->id, id,
                    fr[i]);
-    if (rc == 0)
-      rc = fl__verify(buf, h->payload_length, fsize, fr[i], nd->id, em);
+    if (rc == 0 && h->payload_length != fsize)
+      rc = fl_errf(em, FL_ECORRUPT, "node %u sent %" PRIu64 " bytes of fragment %u, listed %" PRIu64,
+                   nd->id, h->payload_length, fr[i], fsize);
     fl_heal_conns_put(ps->h->conns, nd->id, nd->addr, c[i]);
     if (rc) {
       free(buf);
@@ -395,64 +391,48 @@ static int fl__do_rebuild(fl__opjob_t *o, fl_errmsg_t *em) {
   uint8_t *bufs[FL_HEAL_WIDTH_MAX];
   fl_ec_in_t in[FL_HEAL_WIDTH_MAX];
   uint32_t nb = 0;
-  int rc = 0;
+  size_t len = 0;
   fl_errmsg_t fe = {{0}};
-  /* Data fragments first: a systematic code then needs no decoding. The
-   * first k are asked for at once, then any others one by one. */
-  uint32_t tried = fl__fetch_many(ps, o->job, x, ob, width, need, me->fsize, bufs, in, &nb, &fe);
-  for (uint32_t f = 0; f < width && nb < need; f++) {
-    if (ob->src[f] < 0 || (tried & (1u << f)))
-      continue;
-    if (fl__fetch(ps, ob->src[f], o->job, x, f, me->fsize, &bufs[nb], &fe) == 0) {
-      in[nb].buf = bufs[nb];
-      in[nb].len = me->fsize;
-      nb++;
+  uint8_t *frag = malloc(me->fsize ? me->fsize : 1);
+  int rc = frag ? 0 : -ENOMEM;
+  /* The first k holders are asked at once; liberasurecode computes the
+   * one fragment from them (no decode of the object, no full encode). */
+  uint32_t tried = 0;
+  if (rc == 0) {
+    tried = fl__fetch_many(ps, o->job, x, ob, width, need, me->fsize, bufs, in, &nb, &fe);
+    rc = nb ? fl_ec_reconstruct(h->ec_ec, in, (int)nb, (int)o->op->frag, frag, me->fsize, &len,
+                                em)
+            : FL_EUNAVAIL;
+  }
+  if (rc == FL_EUNAVAIL || rc == FL_ECORRUPT) {
+    /* One was missing or bad: add every other holder, one at a time. */
+    for (uint32_t f = 0; f < width; f++) {
+      if (ob->src[f] < 0 || (tried & (1u << f)))
+        continue;
+      if (fl__fetch(ps, ob->src[f], o->job, x, f, me->fsize, &bufs[nb], &fe) == 0) {
+        in[nb].buf = bufs[nb];
+        in[nb].len = me->fsize;
+        nb++;
+      }
+    }
+    rc = nb ? fl_ec_reconstruct(h->ec_ec, in, (int)nb, (int)o->op->frag, frag, me->fsize, &len,
+                                em)
+            : fl_errf(em, FL_EUNAVAIL, "no fragment readable (%s)", fe.msg);
+  }
+  if (rc == 0 && len != me->fsize)
+    rc = fl_errf(em, FL_EINTERNAL, "rebuilt fragment %u is %zu bytes, listed %" PRIu64,
+                 o->op->frag, len, me->fsize);
+  if (rc == 0) {
+    fl__rate_take(h, len);
+    struct iovec iov = {frag, len};
+    if ((rc = fl__put(ps, o->op->target, o->job, x, o->op->frag, &iov, 1, em)) == 0) {
+      pthread_mutex_lock(&h->mu);
+      h->prog.fragments_rebuilt++;
+      h->prog.bytes_done += len;
+      pthread_mutex_unlock(&h->mu);
     }
   }
-  uint8_t *obj = NULL;
-  fl_ec_stripe_t st;
-  memset(&st, 0, sizeof st);
-  if (nb < need) {
-    rc = fl_errf(em, FL_EUNAVAIL, "only %u of %u fragments readable (%s)", nb, need, fe.msg);
-    goto out;
-  }
-  obj = malloc(me->osize ? me->osize : 1);
-  if (!obj) {
-    rc = -ENOMEM;
-    goto out;
-  }
-  size_t osize = 0;
-  fl_ec_report_t rep;
-  if ((rc = fl_ec_decode(h->ec_ec, in, (int)nb, obj, me->osize ? me->osize : 1, &osize, &rep,
-                         em)) != 0)
-    goto out;
-  fl_ec_put_opts_t po = {.stripe_id = rep.hdr.stripe_id, .flags = rep.hdr.flags,
-                         .key_id = rep.hdr.key_id};
-  if ((rc = fl_ec_encode(me->ec ? h->ec_ec : h->ec_rep, obj, osize, &po, &st, em)) != 0)
-    goto out;
-  if ((int)o->op->frag >= st.nfrags) {
-    rc = fl_errf(em, FL_EINTERNAL, "re-encoding gave %d fragments, fragment %u wanted",
-                 st.nfrags, o->op->frag);
-    goto out;
-  }
-  struct iovec iov[2];
-  fl_ec_frag_iov(&st.frag[o->op->frag], iov);
-  uint64_t len = iov[0].iov_len + iov[1].iov_len;
-  if (len != me->fsize) {
-    rc = fl_errf(em, FL_EINTERNAL, "rebuilt fragment %u is %" PRIu64 " bytes, listed %" PRIu64,
-                 o->op->frag, len, me->fsize);
-    goto out;
-  }
-  fl__rate_take(h, len);
-  if ((rc = fl__put(ps, o->op->target, o->job, x, o->op->frag, iov, 2, em)) == 0) {
-    pthread_mutex_lock(&h->mu);
-    h->prog.fragments_rebuilt++;
-    h->prog.bytes_done += len;
-    pthread_mutex_unlock(&h->mu);
-  }
-out:
-  fl_ec_stripe_release(&st);
-  free(obj);
+  free(frag);
   for (uint32_t i = 0; i < nb; i++)
     free(bufs[i]);
   return rc;
@@ -929,7 +909,6 @@ void fl_heal_stop(fl_heal_t *h) {
   fl_pool_free(h->io_pool);
   fl_heal_conns_free(h->conns);
   fl_ec_close(h->ec_ec);
-  fl_ec_close(h->ec_rep);
   pthread_mutex_destroy(&h->mu);
   pthread_cond_destroy(&h->cv);
   pthread_mutex_destroy(&h->ec_mu);
