@@ -95,11 +95,7 @@ int main(void) {
   const char *const node_flags[] = {"--repair-interval", "1s", "--scrub-rate", "0MB/s", NULL};
   if (fl_itest_cluster_start(&cl, "itest_repair_kill", NODES, 4, 2, 32, "3s", NULL, node_flags))
     FL__FAIL("cluster did not start");
-  fl_client_opts_t o = {cl.coord_addr, "hosp-a", 0, 0, 5000};
-  fl_errmsg_t em = {{0}};
-  int rc = fl_client_open(&client, &o, &em);
-  if (rc)
-    FL__FAIL("open: %s", fl_errmsg_str(&em, rc));
+  FL_CHECK_OK(fl_itest_cluster_client(&cl, &client));
   FL_RUN(test_kill_during_puts);
   fl_client_close(client);
   fl_itest_data_free(&data);

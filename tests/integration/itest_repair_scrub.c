@@ -158,11 +158,9 @@ static size_t corrupt_volumes(void) {
 static uint64_t node_sum(int quarantined) {
   uint64_t n = 0;
   for (int i = 0; i < NODES; i++) {
-    char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", cl.nodes[i].port);
     Fl__StatResult st;
     Fl__RepairProgress rp;
-    if (fl_itest_node_stat(addr, &st, &rp, NULL) == 0)
+    if (fl_itest_node_stat(cl.addr[i], &st, &rp, NULL) == 0)
       n += quarantined ? st.quarantined : st.corrupt_found;
   }
   return n;
@@ -228,11 +226,7 @@ int main(void) {
   if (fl_itest_cluster_start(&cl, "itest_repair_scrub", NODES, 4, 2, 32, "10m", NULL,
                              node_flags))
     FL__FAIL("cluster did not start");
-  fl_client_opts_t o = {cl.coord_addr, "hosp-a", 0, 0, 5000};
-  fl_errmsg_t em = {{0}};
-  int rc = fl_client_open(&client, &o, &em);
-  if (rc)
-    FL__FAIL("open: %s", fl_errmsg_str(&em, rc));
+  FL_CHECK_OK(fl_itest_cluster_client(&cl, &client));
   FL_RUN(test_scrub_repair);
   fl_client_close(client);
   fl_itest_data_free(&data);

@@ -56,6 +56,7 @@ int fl_itest_cluster_node_start(fl_itest_cluster_t *c, int i, const char *const 
     char d[sizeof n->dir];
     snprintf(d, sizeof d, "%s/node%d", c->dir, i);
     memcpy(n->dir, d, sizeof d);
+    snprintf(c->addr[i], sizeof c->addr[i], "127.0.0.1:%d", n->port);
   }
   char rack[16];
   snprintf(rack, sizeof rack, "r%d", i);
@@ -87,6 +88,15 @@ int fl_itest_cluster_node_start(fl_itest_cluster_t *c, int i, const char *const 
     }
   }
   return 0;
+}
+
+int fl_itest_cluster_client(const fl_itest_cluster_t *c, fl_client_t **out) {
+  fl_client_opts_t o = {c->coord_addr, "hosp-a", 0, 0, 5000};
+  fl_errmsg_t em = {{0}};
+  int rc = fl_client_open(out, &o, &em);
+  if (rc)
+    fprintf(stderr, "client open: %s\n", fl_errmsg_str(&em, rc));
+  return rc;
 }
 
 int fl_itest_cluster_node_stop(fl_itest_cluster_t *c, int i, int sig) {

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "filmless.h"
 #include "fl_itest.h"
 #include "fl_map.h"
 
@@ -20,6 +21,7 @@ typedef struct fl_itest_cluster {
   fl_itest_node_t coord;
   fl_itest_node_t nodes[FL_ITEST_CLUSTER_MAX];
   uint32_t ids[FL_ITEST_CLUSTER_MAX];      /* node id of each slot, 0 until registered */
+  char addr[FL_ITEST_CLUSTER_MAX][32];     /* "127.0.0.1:PORT" of each slot */
   int started[FL_ITEST_CLUSTER_MAX];       /* slot has been started at least once */
   int count;                               /* slots in use */
   const char *const *node_extra;           /* flags for every node (borrowed; may be NULL) */
@@ -41,6 +43,10 @@ int fl_itest_cluster_start(fl_itest_cluster_t *c, const char *name, int nodes, u
  * restarts keep the slot's port, directory and id. Waits for its port and,
  * for a new node, for its id. */
 int fl_itest_cluster_node_start(fl_itest_cluster_t *c, int i, const char *const *extra);
+
+/* Opens a libfilmless client on the cluster (tenant "hosp-a", 5 s per node
+ * call); *out is the caller's (fl_client_close). Errors are printed. */
+int fl_itest_cluster_client(const fl_itest_cluster_t *c, fl_client_t **out);
 
 /* Sends sig (SIGKILL: for good, no flush; SIGTERM: clean stop) and waits. */
 int fl_itest_cluster_node_stop(fl_itest_cluster_t *c, int i, int sig);
