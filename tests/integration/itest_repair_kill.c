@@ -66,8 +66,8 @@ static void test_kill_during_puts(void) {
   /* One node of seven gone leaves every PG at least min_write = 5 nodes. */
   FL_CHECK_EQ(ok, data.n);
 
-  FL_CHECK_OK(fl_itest_cluster_wait_state(&cl, victim, FL_NODE_IN, 60000)); /* down */
-  FL_CHECK_OK(fl_itest_cluster_wait_state(&cl, victim, 0, 60000));          /* out */
+  /* Down after 1 s, out after 3 s (the storm may outlast both). */
+  FL_CHECK_OK(fl_itest_cluster_wait_state(&cl, victim, 0, 60000));
 
   fl_itest_repair_sum_t sum;
   fl_errmsg_t em = {{0}};
