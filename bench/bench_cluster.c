@@ -7,7 +7,9 @@
  *         ingest limit: every byte becomes (k+m)/k bytes on one disk);
  *   gets: a raw loopback TCP copy of the same bytes;
  *   time to first instance of a study get (p50, p99 over repeated gets of
- *         the CT study): against the time to read one instance alone.
+ *         the CT study): against the time to read one instance alone;
+ *   a one-shot command (open, list the studies, close; p50): with the map
+ *         watcher against without it.
  * A filmless-coord process holds the cluster map; the nodes register with it
  * and the client fetches the map from it, as in production.
  * Usage: bench_cluster [--dir DIR] [--jobs N] [--rounds N] [--study-threads N]
@@ -240,7 +242,7 @@ int main(int argc, char **argv) {
   }
   char spec[512];
   start_cluster(dir, spec, sizeof spec);
-  fl_client_opts_t co = {spec, "bench", 0, (unsigned)study_threads, 30000};
+  fl_client_opts_t co = {spec, "bench", 0, (unsigned)study_threads, 30000, 0};
   fl_errmsg_t em = {{0}};
   int rc = fl_client_open(&cl, &co, &em);
   if (rc)
@@ -337,6 +339,28 @@ int main(int argc, char **argv) {
   fl_bench_line("cluster_get_small_inst_per_s", sm.n / dt, "inst/s", "tcp_copy_4KiB_inst",
                 sm.n / copy);
   free_objs(&sm);
+
+  /* A one-shot command (filmless ls): open, list the tenant's studies,
+   * close; with the map watcher (the default) against without it. */
+  double with_w[1000], without_w[1000];
+  for (int r = 0; r < rounds; r++)
+    for (int nw = 0; nw < 2; nw++) {
+      fl_client_opts_t oo = {spec, "bench", 0, 0, 30000, nw};
+      fl_client_t *x;
+      fl_study_summary_t *sum = NULL;
+      size_t ns = 0;
+      double t0 = fl_bench_now();
+      if ((rc = fl_client_open(&x, &oo, &em)) != 0 ||
+          (rc = fl_client_list_studies(x, &sum, &ns, NULL, &em)) != 0)
+        die("one-shot list", rc, &em);
+      fl_client_close(x);
+      (nw ? without_w : with_w)[r] = (fl_bench_now() - t0) * 1e3;
+      free(sum);
+    }
+  qsort(with_w, (size_t)rounds, sizeof *with_w, dcmp);
+  qsort(without_w, (size_t)rounds, sizeof *without_w, dcmp);
+  fl_bench_line("cluster_oneshot_ls_p50_ms", with_w[rounds / 2], "ms", "no_watch_p50_ms",
+                without_w[rounds / 2]);
 
   fl_client_close(cl);
   for (int i = 0; i <= NODES; i++) {

@@ -35,6 +35,60 @@ int fl_cc_register(fl_wire_conn_t *c, const fl_cc_reg_t *r, uint32_t *id, uint64
   return 0;
 }
 
+void fl_cc_repair_to_pb(const fl_cc_repair_t *r, Fl__RepairProgress *pb) {
+  fl__repair_progress__init(pb);
+  pb->pgs_led = r->pgs_led;
+  pb->pgs_degraded = r->pgs_degraded;
+  pb->min_survivors = r->min_survivors;
+  pb->bytes_left = r->bytes_left;
+  pb->fragments_left = r->fragments_left;
+  pb->rate_bytes_per_s = r->rate_bytes_per_s;
+  pb->bytes_done = r->bytes_done;
+  pb->fragments_rebuilt = r->fragments_rebuilt;
+  pb->fragments_copied = r->fragments_copied;
+  pb->fragments_dropped = r->fragments_dropped;
+  pb->deletes_propagated = r->deletes_propagated;
+  pb->epoch = r->epoch;
+  pb->passes = r->passes;
+}
+
+void fl_cc_repair_from_pb(const Fl__RepairProgress *pb, fl_cc_repair_t *r) {
+  memset(r, 0, sizeof *r);
+  if (!pb)
+    return;
+  r->pgs_led = pb->pgs_led;
+  r->pgs_degraded = pb->pgs_degraded;
+  r->min_survivors = pb->min_survivors;
+  r->bytes_left = pb->bytes_left;
+  r->fragments_left = pb->fragments_left;
+  r->rate_bytes_per_s = pb->rate_bytes_per_s;
+  r->bytes_done = pb->bytes_done;
+  r->fragments_rebuilt = pb->fragments_rebuilt;
+  r->fragments_copied = pb->fragments_copied;
+  r->fragments_dropped = pb->fragments_dropped;
+  r->deletes_propagated = pb->deletes_propagated;
+  r->epoch = pb->epoch;
+  r->passes = pb->passes;
+}
+
+void fl_cc_repair_add(fl_cc_repair_t *a, const fl_cc_repair_t *b) {
+  a->pgs_led += b->pgs_led;
+  a->pgs_degraded += b->pgs_degraded;
+  if (b->min_survivors && (!a->min_survivors || b->min_survivors < a->min_survivors))
+    a->min_survivors = b->min_survivors;
+  a->bytes_left += b->bytes_left;
+  a->fragments_left += b->fragments_left;
+  a->rate_bytes_per_s += b->rate_bytes_per_s;
+  a->bytes_done += b->bytes_done;
+  a->fragments_rebuilt += b->fragments_rebuilt;
+  a->fragments_copied += b->fragments_copied;
+  a->fragments_dropped += b->fragments_dropped;
+  a->deletes_propagated += b->deletes_propagated;
+  if (b->epoch > a->epoch)
+    a->epoch = b->epoch;
+  a->passes += b->passes;
+}
+
 int fl_cc_heartbeat(fl_wire_conn_t *c, const fl_cc_hb_t *hb, uint64_t *epoch, fl_errmsg_t *em) {
   Fl__FrameHeader h = FL__FRAME_HEADER__INIT;
   Fl__HeartbeatArgs a = FL__HEARTBEAT_ARGS__INIT;
@@ -43,6 +97,9 @@ int fl_cc_heartbeat(fl_wire_conn_t *c, const fl_cc_hb_t *hb, uint64_t *epoch, fl
   a.used_bytes = hb->used_bytes;
   a.objects = hb->objects;
   a.corrupt_fragments = hb->corrupt;
+  Fl__RepairProgress rp;
+  fl_cc_repair_to_pb(&hb->repair, &rp);
+  a.repair = &rp;
   h.type = FL__MSG_TYPE__MSG_TYPE_HEARTBEAT;
   h.body_case = FL__FRAME_HEADER__BODY_HEARTBEAT;
   h.heartbeat = &a;
@@ -124,6 +181,7 @@ int fl_cc_list_decode(const uint8_t *payload, uint64_t len, uint64_t map_len, fl
     out[i].auto_out = s->auto_out;
     snprintf(out[i].version, sizeof out[i].version, "%s",
              s->software_version ? s->software_version : "");
+    fl_cc_repair_from_pb(s->repair, &out[i].repair);
   }
   *n = (uint32_t)l->n_nodes;
   *st = out;

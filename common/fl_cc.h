@@ -23,9 +23,29 @@ typedef struct fl_cc_reg {
 int fl_cc_register(fl_wire_conn_t *c, const fl_cc_reg_t *r, uint32_t *id, uint64_t *epoch,
                    uint32_t *hb_ms, fl_errmsg_t *em);
 
+/* A node's repair figures (RepairProgress in proto/filmless.proto,
+ * docs/repair.md): *_left and pgs_* are current, the rest count since the
+ * node started. All zero: the node reports no repair work. */
+typedef struct fl_cc_repair {
+  uint32_t pgs_led, pgs_degraded, min_survivors;
+  uint64_t bytes_left, fragments_left, rate_bytes_per_s, bytes_done, fragments_rebuilt,
+      fragments_copied, fragments_dropped, deletes_propagated, epoch, passes;
+} fl_cc_repair_t;
+
+/* Plain struct <-> protobuf. to_pb initialises *pb (no allocation: it
+ * holds only scalars). from_pb zeroes *r first; pb NULL (an absent field)
+ * gives all zeros. */
+void fl_cc_repair_to_pb(const fl_cc_repair_t *r, Fl__RepairProgress *pb);
+void fl_cc_repair_from_pb(const Fl__RepairProgress *pb, fl_cc_repair_t *r);
+
+/* Sums b into a: counters and *_left add up, min_survivors is the lowest
+ * non-zero one, epoch the highest. For cluster-wide totals. */
+void fl_cc_repair_add(fl_cc_repair_t *a, const fl_cc_repair_t *b);
+
 typedef struct fl_cc_hb {
   uint32_t id;
   uint64_t capacity_bytes, used_bytes, objects, corrupt;
+  fl_cc_repair_t repair;     /* sent as HeartbeatArgs.repair */
 } fl_cc_hb_t;
 
 /* *epoch gets the coordinator's current epoch. */
@@ -45,6 +65,7 @@ typedef struct fl_cc_status {
   uint64_t last_seen_ms_ago;
   int seen, auto_out;
   char version[32];
+  fl_cc_repair_t repair;     /* from its last heartbeat; zeros while it is down */
 } fl_cc_status_t;
 
 /* ADMIN_LIST_NODES: map is initialised (fl_map_free it) and *st a malloc'd

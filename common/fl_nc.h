@@ -5,6 +5,7 @@
 #ifndef FL_NC_H
 #define FL_NC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fl_err.h"
@@ -68,7 +69,62 @@ typedef int (*fl_nc_list_fn)(void *arg, const Fl__ListEntry *e);
 int fl_nc_list(fl_wire_conn_t *c, const fl_nc_key_t *k, uint32_t page_size, fl_nc_list_fn fn,
                void *arg, uint64_t *count, fl_errmsg_t *em);
 
-/* out receives a copy of the node's StatResult scalars. */
+/* out receives a copy of the node's StatResult scalars (its repair
+ * sub-message is not copied: out->repair is NULL). */
 int fl_nc_stat(fl_wire_conn_t *c, Fl__StatResult *out, fl_errmsg_t *em);
+
+/* ---- repair (docs/repair.md) ---------------------------------------------- */
+
+/* One node's summary of its live fragments of (pg, frag): the PgStat of a
+ * PG_STATS response. Digests are XORs of the object-key hash
+ * (fl_idx_key_obj_hash on the node). */
+typedef struct fl_nc_pg_stat {
+  uint32_t pg;
+  uint16_t frag;                          /* < FL_NC_FRAG_MAX */
+  uint64_t ec_count, ec_digest;           /* live erasure-coded fragments */
+  uint64_t replica_count, replica_digest; /* live replicas */
+  uint64_t bytes;                         /* their payload bytes */
+} fl_nc_pg_stat_t;
+
+#define FL_NC_FRAG_MAX 64           /* fragment indexes a summary may name */
+#define FL_NC_PG_STATS_MAX (1u << 22) /* entries a PG_STATS payload may hold */
+
+/* The node's per-(pg, frag) summaries, sorted by (pg, frag): *out is
+ * malloc'd (free() it; NULL when *n is 0). Decoded with
+ * fl_nc_pg_stats_decode, whose refusals it returns. */
+int fl_nc_pg_stats(fl_wire_conn_t *c, fl_nc_pg_stat_t **out, size_t *n, fl_errmsg_t *em);
+
+/* Decodes an untrusted PG_STATS payload (a packed PgStatList; len 0 is an
+ * empty list). Refuses, with FL_EPROTO and a message naming the entry:
+ * bytes that do not decode, more than FL_NC_PG_STATS_MAX entries (checked
+ * before the output is allocated), a fragment index >= FL_NC_FRAG_MAX, and
+ * entries out of (pg, frag) order or repeated. payload is borrowed for the
+ * call; on error *out is NULL and *n 0. */
+int fl_nc_pg_stats_decode(const uint8_t *payload, size_t len, fl_nc_pg_stat_t **out,
+                          size_t *n, fl_errmsg_t *em);
+
+/* Lists every key of pg on the node (LIST with whole_pg), every page of
+ * page_size (0: the node's default); tombstones too with
+ * include_tombstones (drops are never listed). fn as for fl_nc_list (may be
+ * NULL); *count receives the total. */
+int fl_nc_list_pg(fl_wire_conn_t *c, uint32_t pg, int include_tombstones, uint32_t page_size,
+                  fl_nc_list_fn fn, void *arg, uint64_t *count, fl_errmsg_t *em);
+
+/* Drops the node's copy of fragment k->frag (DELETE with drop), with the
+ * caller's map epoch in the request header: FL_EREFUSED (with the node's
+ * reason) unless the node's map has that epoch and places the fragment
+ * elsewhere. *dropped (may be NULL) is 1 if a live copy went, 0 if there
+ * was none. */
+int fl_nc_drop(fl_wire_conn_t *c, const fl_nc_key_t *k, uint64_t map_epoch, uint32_t *dropped,
+               fl_errmsg_t *em);
+
+/* Puts fragment k->frag (payload in iovcnt <= FL_WIRE_CONN_IOV_MAX buffers)
+ * with the metadata of meta, a listed live entry of the same object: its
+ * layout, object_size, key_id, record flags and every attribute verbatim
+ * (encrypted ones included), so a repaired fragment is indexed exactly like
+ * the one it replaces. meta and the buffers are borrowed for the call.
+ * -EINVAL if meta is a tombstone. *existed as for fl_nc_put. */
+int fl_nc_put_entry(fl_wire_conn_t *c, const fl_nc_key_t *k, const Fl__ListEntry *meta,
+                    const struct iovec *iov, int iovcnt, int *existed, fl_errmsg_t *em);
 
 #endif

@@ -45,6 +45,7 @@ static const struct fl__type_rule fl__rules[] = {
     {FL__T(LIST), FL__B(LIST), FL__B(LIST_RESULT), 0, 1},
     {FL__T(DELETE), FL__B(DELETE_FRAGMENT), FL__B(DELETE_RESULT), 0, 0},
     {FL__T(STAT), FL__NONE, FL__B(STAT_RESULT), 0, 0},
+    {FL__T(PG_STATS), FL__NONE, FL__B(PG_STATS_RESULT), 0, 1},
     {FL__T(REGISTER_NODE), FL__B(REGISTER_NODE), FL__B(REGISTER_NODE_RESULT), 0, 0},
     {FL__T(HEARTBEAT), FL__B(HEARTBEAT), FL__B(HEARTBEAT_RESULT), 0, 0},
     {FL__T(GET_MAP), FL__B(GET_MAP), FL__B(GET_MAP_RESULT), 0, 1},

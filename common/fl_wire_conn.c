@@ -162,6 +162,8 @@ void fl_wire_conn_close(fl_wire_conn_t *c) {
 
 int fl_wire_conn_usable(const fl_wire_conn_t *c) { return c->fd >= 0 && !c->broken; }
 
+void fl_wire_conn_set_timeout(fl_wire_conn_t *c, int timeout_ms) { c->timeout_ms = timeout_ms; }
+
 static int fl__unusable(const fl_wire_conn_t *c, fl_errmsg_t *em) {
   return fl_errf(em, c->err ? c->err : -ENOTCONN, "connection unusable after: %s",
                  fl_strerror(c->err));

@@ -79,4 +79,8 @@ const void *fl_wire_conn_payload(const fl_wire_conn_t *c, size_t *len);
 /* 1 while the connection can still carry frames. */
 int fl_wire_conn_usable(const fl_wire_conn_t *c);
 
+/* Sets the timeout of later sends, receives and calls (<= 0: forever):
+ * e.g. a short connect, then a long poll. */
+void fl_wire_conn_set_timeout(fl_wire_conn_t *c, int timeout_ms);
+
 #endif

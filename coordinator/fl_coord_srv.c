@@ -214,7 +214,8 @@ static void fl__h_heartbeat(fl__coord_t *c, fl_srv_req_t *req, const Fl__FrameHe
   } else {
     const Fl__HeartbeatArgs *a = h->heartbeat;
     fl_coord_hb_t hb = {a->node_id, a->capacity_bytes, a->used_bytes, a->objects,
-                        a->corrupt_fragments};
+                        a->corrupt_fragments, {0}};
+    fl_cc_repair_from_pb(a->repair, &hb.repair);
     char what[64];
     snprintf(what, sizeof what, "node %u is up again", a->node_id);
     rc = fl__apply(c, fl_coord_heartbeat(&c->st, &hb, fl__now(c), &em), what, &em);
@@ -263,11 +264,12 @@ static void fl__h_list(fl__coord_t *c, fl_srv_req_t *req, const Fl__FrameHeader 
   uint32_t n = c->st.map.node_count;
   Fl__NodeStatus *ns = calloc(n ? n : 1, sizeof *ns);
   Fl__NodeStatus **np = calloc(n ? n : 1, sizeof *np);
+  Fl__RepairProgress *rp = calloc(n ? n : 1, sizeof *rp);
   Fl__NodeStatusList list = FL__NODE_STATUS_LIST__INIT;
   uint8_t *payload = NULL;
   uint64_t len = 0;
   int rc = 0;
-  if (!ns || !np) {
+  if (!ns || !np || !rp) {
     rc = fl_errf(&em, -ENOMEM, "listing nodes: out of memory");
     goto out;
   }
@@ -285,6 +287,8 @@ static void fl__h_list(fl__coord_t *c, fl_srv_req_t *req, const Fl__FrameHeader 
       ns[i].seen = l->seen != 0;
       ns[i].auto_out = l->auto_out != 0;
       ns[i].software_version = (char *)l->version;
+      fl_cc_repair_to_pb(&l->repair, &rp[i]);
+      ns[i].repair = &rp[i];
     }
     np[i] = &ns[i];
   }
@@ -307,6 +311,7 @@ static void fl__h_list(fl__coord_t *c, fl_srv_req_t *req, const Fl__FrameHeader 
 out:
   free(ns);
   free(np);
+  free(rp);
   fl__respond(c, req, h, rc, &em, &resp, payload, len);
 }
 

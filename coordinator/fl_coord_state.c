@@ -67,6 +67,16 @@ static void fl__live_remove(fl_coord_state_t *st, uint32_t id) {
   st->live_count--;
 }
 
+/* A node the committed map says is down does no repair: whatever it
+ * reported last would hang in the cluster's totals. */
+static void fl__clear_down(fl_coord_state_t *st) {
+  for (uint32_t i = 0; i < st->live_count; i++) {
+    const fl_map_node_t *n = fl_map_find_node(&st->map, st->live[i].id);
+    if (n && !(n->state & FL_NODE_UP))
+      memset(&st->live[i].repair, 0, sizeof st->live[i].repair);
+  }
+}
+
 uint32_t fl_coord_auto_out(const fl_coord_state_t *st, uint32_t *out, uint32_t cap) {
   uint32_t n = 0;
   for (uint32_t i = 0; i < st->live_count; i++)
@@ -194,6 +204,7 @@ void fl_coord_commit(fl_coord_state_t *st) {
   for (uint32_t i = st->live_count; i-- > 0;)
     if (!fl_map_find_node(&st->map, st->live[i].id))
       fl__live_remove(st, st->live[i].id);
+  fl__clear_down(st);
 }
 
 void fl_coord_abort(fl_coord_state_t *st) {
@@ -207,6 +218,7 @@ void fl_coord_abort(fl_coord_state_t *st) {
     if (n && (n->state & FL_NODE_IN))
       st->live[i].auto_out = 0;
   }
+  fl__clear_down(st);
 }
 
 static fl_map_node_t *fl__next_node(fl_coord_state_t *st, uint32_t id) {
@@ -297,6 +309,8 @@ int fl_coord_register(fl_coord_state_t *st, const fl_coord_reg_t *r, uint64_t no
   l->auto_out = 0;
   l->last_seen_ms = now_ms;
   l->capacity_bytes = r->capacity_bytes;
+  /* A (re)started node counts its repair from zero; its heartbeat says more. */
+  memset(&l->repair, 0, sizeof l->repair);
   snprintf(l->version, sizeof l->version, "%s", r->version ? r->version : "");
   *id_out = id;
   return rc;
@@ -315,6 +329,7 @@ int fl_coord_heartbeat(fl_coord_state_t *st, const fl_coord_hb_t *hb, uint64_t n
   l->used_bytes = hb->used_bytes;
   l->objects = hb->objects;
   l->corrupt = hb->corrupt;
+  l->repair = hb->repair;
   if (cur->state & FL_NODE_UP)
     return 0;
   int rc = fl__propose(st, em);
@@ -418,11 +433,17 @@ int fl_coord_remove(fl_coord_state_t *st, uint32_t id, fl_errmsg_t *em) {
   if (!n)
     rc = fl_errf(em, FL_ENOTFOUND, "node %u is not in the cluster map", id);
   else if (n->state & FL_NODE_IN)
-    rc = fl_errf(em, FL_EREFUSED, "node %u is in; mark it out and let it drain before "
-                 "removing it", id);
+    rc = fl_errf(em, FL_EREFUSED, "node %u is in; drain it first (filmless node drain %u "
+                 "--wait), then remove it", id, id);
   else if ((n->state & FL_NODE_UP) && l && l->objects > 0)
-    rc = fl_errf(em, FL_EREFUSED, "node %u still holds %llu fragment(s); wait until it has "
-                 "drained", id, (unsigned long long)l->objects);
+    rc = fl_errf(em, FL_EREFUSED, "node %u is up and still holds %llu fragment(s); drain it "
+                 "first (filmless node drain %u --wait), then remove it", id,
+                 (unsigned long long)l->objects, id);
+  else if ((n->state & FL_NODE_UP) && (!l || !l->seen))
+    /* Up in a map this coordinator loaded, not heard from since: its
+     * fragment count is unknown, not zero. */
+    rc = fl_errf(em, FL_EREFUSED, "node %u has not reported since the coordinator started; "
+                 "wait for its heartbeat and retry", id);
   else
     rc = fl_map_remove_node(&st->next, id, em);
   return fl__finish(st, rc, 1, em); /* its live entry goes at commit */

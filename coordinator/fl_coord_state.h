@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "fl_cc.h"
 #include "fl_err.h"
 #include "fl_map.h"
 
@@ -21,6 +22,8 @@ typedef struct fl_coord_live {
   uint64_t last_seen_ms;     /* coordinator clock at the last register/heartbeat */
   uint64_t capacity_bytes, used_bytes, objects, corrupt;
   char version[32];
+  fl_cc_repair_t repair;     /* last heartbeat's; zeroed while the committed map
+                              * says down, and at register (a restart) */
 } fl_coord_live_t;
 
 typedef struct fl_coord_timing {
@@ -75,11 +78,12 @@ int fl_coord_register(fl_coord_state_t *st, const fl_coord_reg_t *r, uint64_t no
 typedef struct fl_coord_hb {
   uint32_t id;
   uint64_t capacity_bytes, used_bytes, objects, corrupt;
+  fl_cc_repair_t repair;
 } fl_coord_hb_t;
 
-/* A node is alive: records the figures; a down node goes up (and in, if
- * the grace period took it out). FL_ENOTFOUND for an unknown id (the node
- * should register). */
+/* A node is alive: records the figures (never a new epoch by themselves);
+ * a down node goes up (and in, if the grace period took it out).
+ * FL_ENOTFOUND for an unknown id (the node should register). */
 int fl_coord_heartbeat(fl_coord_state_t *st, const fl_coord_hb_t *hb, uint64_t now_ms,
                        fl_errmsg_t *em);
 
@@ -93,16 +97,21 @@ int fl_coord_tick(fl_coord_state_t *st, uint64_t now_ms, uint32_t *held, fl_errm
 int fl_coord_set_weight(fl_coord_state_t *st, uint32_t id, uint32_t weight, fl_errmsg_t *em);
 /* out = 1: mark out (drain); 0: mark in. Clears auto_out either way. */
 int fl_coord_mark(fl_coord_state_t *st, uint32_t id, int out, fl_errmsg_t *em);
-/* Only an out node that is down or reported no fragments may go. */
+/* Only an out node may go, and only when it is down (its data counts as
+ * lost and is rebuilt elsewhere) or its last heartbeat reported no
+ * fragments; an up node still holding some is refused, naming `filmless
+ * node drain`. */
 int fl_coord_remove(fl_coord_state_t *st, uint32_t id, fl_errmsg_t *em);
 /* pg_count may change only while the map has no node. expect_epoch 0:
  * unconditional; else FL_EREFUSED unless it is the current epoch. */
 int fl_coord_set_policy(fl_coord_state_t *st, const fl_map_policy_t *p, uint64_t expect_epoch,
                         fl_errmsg_t *em);
 
-/* Makes st->next the map (call once it is durable). */
+/* Makes st->next the map (call once it is durable). Nodes down in it lose
+ * their repair figures, so a dead node's work left is not counted. */
 void fl_coord_commit(fl_coord_state_t *st);
-/* Drops st->next (its persistence failed): the map stays as it was. */
+/* Drops st->next (its persistence failed): the map stays as it was (and
+ * its down nodes keep no repair figures either). */
 void fl_coord_abort(fl_coord_state_t *st);
 
 /* ---- queries ------------------------------------------------------------ */

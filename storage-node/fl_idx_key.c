@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fl_crc32c.h"
+#include "fl_pg.h"
 
 /* ---- Little helpers -------------------------------------------------------- */
 
@@ -384,4 +385,12 @@ int fl_idx_value_cmp(const fl_idx_value_t *a, const fl_idx_value_t *b) {
   if (a->offset != b->offset)
     return a->offset < b->offset ? -1 : 1;
   return 0;
+}
+
+uint64_t fl_idx_key_obj_hash(const fl_idx_key_t *k) {
+  uint8_t buf[FL_IDX_KEY_MAX];
+  size_t len = 0;
+  if (fl_idx_key_encode(k, FL_IDX_LVL_OBJECT, buf, sizeof buf, &len, NULL) != 0)
+    return 0;
+  return fl_pg_hash64(buf, len);
 }

@@ -81,6 +81,12 @@ int fl_idx_key_decode(const uint8_t *buf, size_t len, fl_idx_key_t *k, fl_errmsg
 int fl_idx_objkey_decode(const uint8_t *buf, size_t len, uint16_t frag, fl_idx_key_t *k,
                          fl_errmsg_t *em);
 
+/* A stable 64-bit hash of k's object (pg, tenant, study, series, SOP; not
+ * the fragment index): fl_pg_hash64 (FNV-1a 64, then fmix64) of the
+ * FL_IDX_LVL_OBJECT encoding. Every fragment of one object hashes alike, on
+ * every machine; the repair summaries XOR these. 0 for an invalid key. */
+uint64_t fl_idx_key_obj_hash(const fl_idx_key_t *k);
+
 /* Field validators (0, FL_EUID for a UID, -EINVAL for a tenant). The index accepts UIDs of
  * digits and dots, 1..64 characters; fuller DICOM UID rules are checked
  * where objects enter the system. */
@@ -92,7 +98,8 @@ int fl_idx_check_tenant(const char *tenant, fl_errmsg_t *em);
  *
  *   OFFSET  SIZE    DESCRIPTION
  *   0       1       version (FL_IDX_VALUE_VERSION)
- *   1       1       flags: bit0 tombstone, bit1 PHI encrypted; others 0
+ *   1       1       flags: bit0 tombstone, bit1 PHI encrypted, bit2 dropped,
+ *                   bit3 payload encrypted; others 0
  *   2       2       total value length in bytes, CRC included
  *   4       4       volume id
  *   8       8       record offset in the volume
@@ -130,7 +137,14 @@ int fl_idx_check_tenant(const char *tenant, fl_errmsg_t *em);
 
 #define FL_IDX_VF_TOMBSTONE 0x01u /* the record deletes the object */
 #define FL_IDX_VF_PHI_ENC 0x02u   /* patient id/name are ciphertext */
-#define FL_IDX_VF_KNOWN (FL_IDX_VF_TOMBSTONE | FL_IDX_VF_PHI_ENC)
+/* With FL_IDX_VF_TOMBSTONE: this node's copy was dropped (repair moved it,
+ * or it was quarantined as corrupt), the object itself is not deleted.
+ * Hidden like a tombstone, but never listed as one. */
+#define FL_IDX_VF_DROPPED 0x04u
+/* The payload is client-encrypted (record flag FL_VOL_REC_F_ENCRYPTED). */
+#define FL_IDX_VF_ENCRYPTED 0x08u
+#define FL_IDX_VF_KNOWN \
+  (FL_IDX_VF_TOMBSTONE | FL_IDX_VF_PHI_ENC | FL_IDX_VF_DROPPED | FL_IDX_VF_ENCRYPTED)
 
 typedef struct fl_idx_attrs {
   char sop_class[FL_IDX_SOPCLASS_MAX + 1]; /* SOPClassUID, may be empty */

@@ -32,6 +32,11 @@ typedef struct fl_node_cfg {
   int64_t compact_interval_ms;
   int64_t compact_dead_pct; /* compact sealed volumes this dead or more */
   uint64_t index_cache;     /* RocksDB block cache */
+  bool repair_enabled;      /* run the repair worker (with a coordinator) */
+  uint64_t repair_rate;     /* bytes/s of repair writes; 0 = unlimited */
+  int64_t repair_interval_ms;
+  int64_t repair_parallel;  /* PGs repaired at once */
+  int64_t repair_inflight;  /* objects in flight per PG position */
   char log_level[16];
 } fl_node_cfg_t;
 

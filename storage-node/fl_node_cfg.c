@@ -1,5 +1,6 @@
 /* filmless-node's configuration schema: every key of the [node], [limits],
- * [storage] and [maintenance] sections, its default, bounds and flag. */
+ * [storage], [maintenance] and [repair] sections, its default, bounds and
+ * flag. */
 #include <stddef.h>
 
 #include "fl_node.h"
@@ -47,5 +48,16 @@ const fl_cfg_field_t fl_node_cfg_fields[] = {
                 "how often sealed volumes are checked for compaction (0: never)"),
     FL_CFG_INTF("maintenance", "compact_dead_pct", fl_node_cfg_t, compact_dead_pct, "50", 1,
                 100, 0, NULL, "compact a sealed volume once this percentage of it is dead"),
+    FL_CFG_BOOLF("repair", "enabled", fl_node_cfg_t, repair_enabled, "true", 0,
+                 "--repair-enabled", "repair and rebalance the PGs this node leads"),
+    FL_CFG_RATEF("repair", "rate", fl_node_cfg_t, repair_rate, "100MB/s", 0, INT64_MAX, 0,
+                 "--repair-rate", "fragment bytes per second repair may write (0: unlimited)"),
+    FL_CFG_DURF("repair", "interval", fl_node_cfg_t, repair_interval_ms, "10s", 100,
+                24 * 3600 * FL_CFG_SEC, 0, "--repair-interval",
+                "a repair pass at least this often (a new cluster map starts one at once)"),
+    FL_CFG_INTF("repair", "parallel", fl_node_cfg_t, repair_parallel, "2", 1, 64, 0,
+                "--repair-parallel", "PGs repaired at once"),
+    FL_CFG_INTF("repair", "inflight", fl_node_cfg_t, repair_inflight, "8", 1, 256, 0,
+                "--repair-inflight", "objects in flight within one position of a PG"),
     FL_CFG_END,
 };

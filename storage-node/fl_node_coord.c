@@ -38,6 +38,12 @@ struct fl_node_coord {
   uint32_t id;                 /* written by the thread under mu */
   fl_map_t map;                /* the node's map, under mu */
   int have_map;
+  /* Held across each call of progress_fn, so replacing it waits for a
+   * call in flight. Never taken under mu; fn may take mu under it (to
+   * read the map). */
+  pthread_mutex_t progress_mu;
+  void (*progress_fn)(void *arg, fl_cc_repair_t *out); /* under progress_mu */
+  void *progress_arg;                                   /* under progress_mu */
 };
 
 /* ---- files in the data directory --------------------------------------------- */
@@ -183,6 +189,16 @@ static void fl__figures(fl_node_coord_t *nc, fl_cc_hb_t *hb) {
   }
 }
 
+void fl_node_coord_progress(fl_node_coord_t *nc, fl_cc_repair_t *out) {
+  memset(out, 0, sizeof *out);
+  if (!nc)
+    return;
+  pthread_mutex_lock(&nc->progress_mu);
+  if (nc->progress_fn)
+    nc->progress_fn(nc->progress_arg, out);
+  pthread_mutex_unlock(&nc->progress_mu);
+}
+
 static int fl__register(fl_node_coord_t *nc, fl_wire_conn_t *c, uint32_t *hb_ms,
                         fl_errmsg_t *em) {
   fl_cc_hb_t f;
@@ -235,6 +251,7 @@ static void *fl__thread(void *arg) {
     if (rc == 0) {
       fl_cc_hb_t hb;
       fl__figures(nc, &hb);
+      fl_node_coord_progress(nc, &hb.repair);
       rc = fl_cc_heartbeat(&c, &hb, &epoch, &em);
       if (rc == FL_ENOTFOUND)
         registered = 0;
@@ -285,6 +302,7 @@ int fl_node_coord_start(const fl_node_cfg_t *cfg, fl_store_t *store, int port,
                    "characters at most)", cfg->listen.host, FL_MAP_ADDR_MAX - 1);
   }
   pthread_mutex_init(&nc->mu, NULL);
+  pthread_mutex_init(&nc->progress_mu, NULL);
   pthread_cond_init(&nc->cv, NULL);
   fl__load_files(nc);
   int rc = pthread_create(&nc->thread, NULL, fl__thread, nc);
@@ -292,6 +310,7 @@ int fl_node_coord_start(const fl_node_cfg_t *cfg, fl_store_t *store, int port,
     if (nc->have_map)
       fl_map_free(&nc->map);
     pthread_mutex_destroy(&nc->mu);
+    pthread_mutex_destroy(&nc->progress_mu);
     pthread_cond_destroy(&nc->cv);
     free(nc);
     return fl_errf(em, -rc, "cannot start the coordinator thread: %s", strerror(rc));
@@ -311,8 +330,19 @@ void fl_node_coord_stop(fl_node_coord_t *nc) {
   if (nc->have_map)
     fl_map_free(&nc->map);
   pthread_mutex_destroy(&nc->mu);
+  pthread_mutex_destroy(&nc->progress_mu);
   pthread_cond_destroy(&nc->cv);
   free(nc);
+}
+
+void fl_node_coord_set_progress(fl_node_coord_t *nc, void (*fn)(void *arg, fl_cc_repair_t *out),
+                                void *arg) {
+  if (!nc)
+    return;
+  pthread_mutex_lock(&nc->progress_mu);
+  nc->progress_fn = fn;
+  nc->progress_arg = fn ? arg : NULL;
+  pthread_mutex_unlock(&nc->progress_mu);
 }
 
 uint64_t fl_node_coord_epoch(fl_node_coord_t *nc) {

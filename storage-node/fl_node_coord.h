@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "fl_cc.h"
 #include "fl_err.h"
 #include "fl_map.h"
 #include "fl_node.h"
@@ -27,6 +28,22 @@ int fl_node_coord_start(const fl_node_cfg_t *cfg, fl_store_t *store, int port,
 
 /* Stops the thread and frees everything; NULL is fine. */
 void fl_node_coord_stop(fl_node_coord_t *nc);
+
+/* Where the heartbeats' repair figures come from. fn is called on the
+ * coordinator thread just before each heartbeat with *out zeroed, and
+ * fills it; fn NULL: heartbeats carry zeros (no repair work). Any thread,
+ * any time. Once this returns, the previous fn is neither running nor
+ * called again, so its arg may be freed. fn must be quick (no I/O: it
+ * delays the heartbeat) and must not call fl_node_coord_set_progress; nor
+ * may a caller hold a lock fn takes while calling it. arg is borrowed
+ * until fl_node_coord_set_progress replaces it or fl_node_coord_stop. nc
+ * NULL (a node without --coord) is a no-op. */
+/* The figures the progress function gives now (zeros without one or with
+ * nc NULL), for STAT. Any thread. */
+void fl_node_coord_progress(fl_node_coord_t *nc, fl_cc_repair_t *out);
+
+void fl_node_coord_set_progress(fl_node_coord_t *nc, void (*fn)(void *arg, fl_cc_repair_t *out),
+                                void *arg);
 
 /* Epoch of the map the node holds (0: none yet). Any thread. */
 uint64_t fl_node_coord_epoch(fl_node_coord_t *nc);

@@ -13,6 +13,8 @@
 #include "fl_log.h"
 #include "fl_node.h"
 #include "fl_node_coord.h"
+#include "fl_node_drop.h"
+#include "fl_vol_record.h"
 #include "fl_wire.h"
 
 #define FL__LIST_DEFAULT 1000u
@@ -35,6 +37,8 @@ struct fl_node_rpc_scratch {
   Fl__ListResult list;
   Fl__DeleteResult del;
   Fl__StatResult stat;
+  Fl__PgStatsResult pgs;
+  Fl__RepairProgress repair;
   uint8_t page_token[FL_IDX_KEY_MAX];
 };
 
@@ -123,6 +127,14 @@ static int fl__attrs_from_wire(Fl__Attribute **attrs, size_t n, fl_idx_attrs_t *
   return 0;
 }
 
+/* The record flags an index entry stands for (ListEntry.flags). */
+static uint32_t fl__rec_flags(const fl_idx_value_t *v) {
+  if (v->flags & FL_IDX_VF_TOMBSTONE)
+    return FL_VOL_REC_F_TOMBSTONE;
+  return (v->layout ? FL_VOL_REC_F_EC : 0) |
+         ((v->flags & FL_IDX_VF_ENCRYPTED) ? FL_VOL_REC_F_ENCRYPTED : 0);
+}
+
 /* ---- handlers ------------------------------------------------------------------- */
 
 static int fl__put(fl_store_t *st, const Fl__PutFragmentArgs *a, const void *payload,
@@ -135,7 +147,8 @@ static int fl__put(fl_store_t *st, const Fl__PutFragmentArgs *a, const void *pay
   if ((rc = fl__attrs_from_wire(a->attrs, a->n_attrs, &p.attrs, &p.phi_encrypted, em)) != 0)
     return rc;
   p.layout = a->layout ? 1 : 0;
-  p.encrypted = a->key_id != 0;
+  /* A repair put carries the listed record flags instead of a key id. */
+  p.encrypted = a->key_id != 0 || (a->flags & FL_VOL_REC_F_ENCRYPTED) != 0;
   p.obj_size = a->object_size;
   p.payload = payload;
   p.payload_len = len;
@@ -161,6 +174,7 @@ static int fl__get(fl_store_t *st, const Fl__GetFragmentArgs *a, fl_node_rpc_scr
   sc->get.fragment_crc32c = v.crc;
   sc->get.object_size = v.obj_size;
   sc->get.layout = v.layout;
+  sc->get.flags = fl__rec_flags(&v);
   /* A whole read was verified against the stored CRC: no second pass. */
   *out_crc = (a->offset == 0 && *out_len == v.rec_len) ? v.crc : fl_crc32c(*out, *out_len);
   return 0;
@@ -188,6 +202,8 @@ static void fl__attr(Fl__Attribute *at, uint32_t tag, const void *v, size_t len,
 
 static int fl__list_cb(void *arg, const fl_idx_key_t *k, const fl_idx_value_t *v) {
   fl__list_ctx_t *c = arg;
+  if (v->flags & FL_IDX_VF_DROPPED)
+    return 0; /* a drop hides this node's copy; it deletes nothing */
   if (c->n == c->cap)
     return 1;
   size_t i = c->n++;
@@ -210,6 +226,7 @@ static int fl__list_cb(void *arg, const fl_idx_key_t *k, const fl_idx_value_t *v
   e->object_size = v->obj_size;
   e->layout = v->layout;
   e->tombstone = (v->flags & FL_IDX_VF_TOMBSTONE) != 0;
+  e->flags = fl__rec_flags(v);
   c->vals[i] = v->attrs;
   const fl_idx_attrs_t *a = &c->vals[i];
   Fl__Attribute *at = &c->attrs[i * 7];
@@ -369,8 +386,26 @@ out:
   return rc;
 }
 
+static int fl__list_scan(fl_store_t *st, const Fl__ListArgs *a, enum fl_idx_level lvl,
+                         const fl_idx_key_t *k, fl_node_rpc_scratch_t *sc, void **out,
+                         uint64_t *out_len, uint32_t *out_crc, fl_errmsg_t *em);
+
 static int fl__list(fl_store_t *st, const Fl__ListArgs *a, fl_node_rpc_scratch_t *sc,
                     void **out, uint64_t *out_len, uint32_t *out_crc, fl_errmsg_t *em) {
+  if (a->whole_pg) {
+    const Fl__ObjectKey *p = a->prefix;
+    if (p && ((p->tenant && p->tenant[0]) || (p->study_uid && p->study_uid[0]) ||
+              (p->series_uid && p->series_uid[0]) || (p->sop_uid && p->sop_uid[0])))
+      return fl_errf(em, FL_EPROTO,
+                     "list with whole_pg lists every key of pg %u: the prefix must be empty",
+                     a->pg);
+    if (a->pg >= FL_IDX_PG_RESERVED)
+      return fl_errf(em, FL_EPROTO, "pg %u is out of range", a->pg);
+    fl_idx_key_t k;
+    memset(&k, 0, sizeof k);
+    k.pg = a->pg;
+    return fl__list_scan(st, a, FL_IDX_LVL_PG, &k, sc, out, out_len, out_crc, em);
+  }
   if (a->prefix && a->prefix->tenant[0] && !a->prefix->study_uid[0] &&
       !a->prefix->series_uid[0] && !a->prefix->sop_uid[0])
     return fl__list_studies(st, a, sc, out, out_len, out_crc, em);
@@ -387,6 +422,14 @@ static int fl__list(fl_store_t *st, const Fl__ListArgs *a, fl_node_rpc_scratch_t
                            a->prefix->sop_uid[0] ? a->prefix->sop_uid : "1", 0, em);
   if (rc)
     return rc;
+  return fl__list_scan(st, a, lvl, &k, sc, out, out_len, out_crc, em);
+}
+
+/* One page of the keys under the `lvl` prefix of *k, from a's page token. */
+static int fl__list_scan(fl_store_t *st, const Fl__ListArgs *a, enum fl_idx_level lvl,
+                         const fl_idx_key_t *k, fl_node_rpc_scratch_t *sc, void **out,
+                         uint64_t *out_len, uint32_t *out_crc, fl_errmsg_t *em) {
+  int rc;
   size_t max = a->max_entries ? a->max_entries : FL__LIST_DEFAULT;
   if (max > FL__LIST_MAX)
     max = FL__LIST_MAX;
@@ -403,7 +446,7 @@ static int fl__list(fl_store_t *st, const Fl__ListArgs *a, fl_node_rpc_scratch_t
   if ((rc = fl__list_ctx_alloc(&c, max)) != 0)
     goto out;
   size_t count = 0;
-  rc = fl_idx_scan(fl_store_index(st), lvl, &k, &cur, max,
+  rc = fl_idx_scan(fl_store_index(st), lvl, k, &cur, max,
                    a->include_tombstones ? FL_IDX_WITH_TOMBSTONES : 0, fl__list_cb, &c, &count,
                    em);
   if (rc < 0)
@@ -421,15 +464,99 @@ out:
   return rc;
 }
 
-static int fl__delete(fl_store_t *st, const Fl__DeleteArgs *a, fl_node_rpc_scratch_t *sc,
+/* DELETE with drop: the guard against the node's own map, then the drop.
+ * Absent is not an error (tombstoned = 0): the drop's goal holds. */
+static int fl__drop(fl_store_t *st, const fl_node_cfg_t *cfg, fl_node_coord_t *coord,
+                    const Fl__DeleteArgs *a, uint64_t req_epoch, const fl_idx_key_t *k,
+                    fl_node_rpc_scratch_t *sc, fl_errmsg_t *em) {
+  if (a->all_fragments)
+    return fl_errf(em, FL_EPROTO, "a drop names one fragment_index, not all_fragments");
+  fl_map_t map;
+  int have = 0, rc = 0;
+  if (coord) {
+    rc = fl_node_coord_map(coord, &map, em);
+    if (rc == 0)
+      have = 1;
+    else if (rc != FL_ENOTFOUND)
+      return rc;
+  }
+  rc = fl_node_drop_check(have ? &map : NULL, coord ? fl_node_coord_id(coord) : 0, cfg->dc,
+                          a->pg, a->fragment_index, req_epoch, em);
+  if (have)
+    fl_map_free(&map);
+  if (rc)
+    return rc;
+  uint64_t bytes = 0;
+  rc = fl_store_drop(st, k, &bytes, em);
+  if (rc == FL_ENOTFOUND)
+    return 0;
+  if (rc == 0) {
+    sc->del.tombstoned = 1;
+    fl_info("node", "dropped fragment %u of %s/%s (pg %u, %" PRIu64 " bytes) at epoch %" PRIu64,
+            k->frag, k->study, k->sop, k->pg, bytes, req_epoch);
+  }
+  return rc;
+}
+
+static int fl__delete(fl_store_t *st, const fl_node_cfg_t *cfg, fl_node_coord_t *coord,
+                      const Fl__DeleteArgs *a, uint64_t req_epoch, fl_node_rpc_scratch_t *sc,
                       fl_errmsg_t *em) {
   fl_idx_key_t k;
   int rc = fl__key_from_wire(a->key, a->pg, a->fragment_index, &k, em);
   if (rc)
     return rc;
+  if (a->drop)
+    return fl__drop(st, cfg, coord, a, req_epoch, &k, sc, em);
   uint32_t n = 0;
   rc = fl_store_delete(st, &k, a->all_fragments, &n, em);
   sc->del.tombstoned = n;
+  return rc;
+}
+
+/* PG_STATS: every summary, packed as a PgStatList payload. */
+static int fl__pg_stats(fl_store_t *st, fl_node_rpc_scratch_t *sc, void **out,
+                        uint64_t *out_len, uint32_t *out_crc, fl_errmsg_t *em) {
+  fl_store_pg_stat_t *ps = NULL;
+  size_t n = 0;
+  int rc = fl_store_pg_stats(st, &ps, &n, em);
+  if (rc)
+    return rc;
+  Fl__PgStat *msgs = calloc(n ? n : 1, sizeof *msgs);
+  Fl__PgStat **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+  uint8_t *buf = NULL;
+  if (!msgs || !ptrs) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    fl__pg_stat__init(&msgs[i]);
+    msgs[i].pg = ps[i].pg;
+    msgs[i].fragment_index = ps[i].frag;
+    msgs[i].ec_count = ps[i].ec_count;
+    msgs[i].ec_digest = ps[i].ec_digest;
+    msgs[i].replica_count = ps[i].replica_count;
+    msgs[i].replica_digest = ps[i].replica_digest;
+    msgs[i].bytes = ps[i].bytes;
+    ptrs[i] = &msgs[i];
+  }
+  Fl__PgStatList list = FL__PG_STAT_LIST__INIT;
+  list.stats = ptrs;
+  list.n_stats = n;
+  size_t plen = fl__pg_stat_list__get_packed_size(&list);
+  buf = malloc(plen ? plen : 1);
+  if (!buf) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  fl__pg_stat_list__pack(&list, buf);
+  *out = buf;
+  *out_len = plen;
+  *out_crc = fl_crc32c(buf, plen);
+  sc->pgs.count = (uint32_t)n;
+out:
+  free(msgs);
+  free(ptrs);
+  free(ps);
   return rc;
 }
 
@@ -455,6 +582,13 @@ static int fl__stat(fl_store_t *st, const fl_node_cfg_t *cfg, fl_node_coord_t *c
   sc->stat.tombstones = s.tombstones;
   sc->stat.volumes = s.volumes;
   sc->stat.corrupt_found = s.corrupt_found;
+  sc->stat.quarantined = s.quarantined;
+  if (coord) {
+    fl_cc_repair_t r;
+    fl_node_coord_progress(coord, &r);
+    fl_cc_repair_to_pb(&r, &sc->repair);
+    sc->stat.repair = &sc->repair;
+  }
   sc->stat.compacted_bytes = s.compacted_bytes;
   return 0;
 }
@@ -481,6 +615,7 @@ void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, fl_node_coo
   fl__list_result__init(&sc->list);
   fl__delete_result__init(&sc->del);
   fl__stat_result__init(&sc->stat);
+  fl__pg_stats_result__init(&sc->pgs);
   switch (req->type) {
   case FL__MSG_TYPE__MSG_TYPE_PING:
     /* The response echoes the payload; copy it since the request's goes away. */
@@ -508,10 +643,14 @@ void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, fl_node_coo
     *out_base = *out;
     break;
   case FL__MSG_TYPE__MSG_TYPE_DELETE:
-    rc = fl__delete(store, req->delete_fragment, sc, &em);
+    rc = fl__delete(store, cfg, coord, req->delete_fragment, req->map_epoch, sc, &em);
     break;
   case FL__MSG_TYPE__MSG_TYPE_STAT:
     rc = fl__stat(store, cfg, coord, sc, &em);
+    break;
+  case FL__MSG_TYPE__MSG_TYPE_PG_STATS:
+    rc = fl__pg_stats(store, sc, out, out_len, &out_crc, &em);
+    *out_base = *out;
     break;
   default:
     rc = fl_errf(&em, FL_EPROTO, "a storage node does not serve %s requests",
@@ -551,6 +690,10 @@ void fl_node_rpc_handle(fl_store_t *store, const fl_node_cfg_t *cfg, fl_node_coo
     case FL__MSG_TYPE__MSG_TYPE_STAT:
       resp->body_case = FL__FRAME_HEADER__BODY_STAT_RESULT;
       resp->stat_result = &sc->stat;
+      break;
+    case FL__MSG_TYPE__MSG_TYPE_PG_STATS:
+      resp->body_case = FL__FRAME_HEADER__BODY_PG_STATS_RESULT;
+      resp->pg_stats_result = &sc->pgs;
       break;
     default:
       break;

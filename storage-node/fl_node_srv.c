@@ -12,6 +12,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "fl_heal.h"
 #include "fl_log.h"
 #include "fl_node.h"
 #include "fl_node_coord.h"
@@ -31,6 +32,7 @@ typedef struct fl__node {
   const fl_node_cfg_t *cfg;
   fl_store_t *store;
   fl_node_coord_t *coord;      /* NULL without --coord; set before the loop runs */
+  fl_heal_t *heal;             /* repair worker: with a coordinator, unless turned off */
 } fl__node_t;
 
 typedef struct fl__job {
@@ -245,6 +247,14 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
   if (cfg->coord.host[0] &&
       (rc = fl_node_coord_start(cfg, n->store, port, &n->coord, em)) != 0)
     goto fail;
+  if (n->coord && cfg->repair_enabled) {
+    fl_heal_opts_t ho = {.rate = cfg->repair_rate, .interval_ms = cfg->repair_interval_ms,
+                         .parallel = (int)cfg->repair_parallel,
+                         .inflight = (int)cfg->repair_inflight};
+    if ((rc = fl_heal_start(cfg, n->coord, &ho, &n->heal, em)) != 0)
+      goto fail;
+    fl_node_coord_set_progress(n->coord, fl_heal_progress, n->heal);
+  }
   uv_loop_t *loop = fl_srv_loop(n->srv);
   uv_timer_init(loop, &n->maint);
   n->maint.data = n;
@@ -256,6 +266,8 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
   fl_info("node", "stopped after %" PRIu64 " connections and %" PRIu64 " requests", conns, reqs);
   rc = 0;
 fail:
+  fl_node_coord_set_progress(n->coord, NULL, NULL);
+  fl_heal_stop(n->heal);
   fl_node_coord_stop(n->coord);
   fl_srv_free(n->srv);
   fl_store_close(n->store);

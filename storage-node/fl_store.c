@@ -20,6 +20,7 @@
 #include "fl_crc32c.h"
 #include "fl_idx_replay.h"
 #include "fl_log.h"
+#include "fl_store_pgs.h"
 #include "fl_vol_record.h"
 
 #define FL__KEY_LOCKS 64
@@ -34,7 +35,9 @@ struct fl_store {
   pthread_mutex_t key_mu[FL__KEY_LOCKS];   /* check-then-append per key */
   pthread_mutex_t cnt_mu;                  /* guards the counters below */
   uint64_t objects, live_bytes, tombstones;
+  fl_store_pgs_t pgs;                      /* per-(pg, frag) summaries of live fragments */
   atomic_uint_fast64_t corrupt_found;
+  atomic_uint_fast64_t quarantined;
   atomic_uint_fast64_t compacted_bytes;
 };
 
@@ -68,6 +71,10 @@ static int fl__entry(const fl__rec_view_t *r, uint32_t vol, uint64_t off, fl_idx
   v->layout = (r->flags & FL_VOL_REC_F_EC) ? 1 : 0;
   if (r->flags & FL_VOL_REC_F_TOMBSTONE)
     v->flags |= FL_IDX_VF_TOMBSTONE;
+  if (r->flags & FL_VOL_REC_F_DROP)
+    v->flags |= FL_IDX_VF_TOMBSTONE | FL_IDX_VF_DROPPED;
+  if (r->flags & FL_VOL_REC_F_ENCRYPTED)
+    v->flags |= FL_IDX_VF_ENCRYPTED;
   return 0;
 }
 
@@ -161,22 +168,49 @@ static int fl__replay(fl_store_t *s, int from_start, uint64_t *applied, uint64_t
 
 /* ---- counters ----------------------------------------------------------------- */
 
-static int fl__count_cb(void *arg, const fl_idx_key_t *k, const fl_idx_value_t *v) {
-  (void)k;
-  fl_store_t *s = arg;
-  if (v->flags & FL_IDX_VF_TOMBSTONE) {
-    s->tombstones++;
-  } else {
+/* One live fragment more (sign > 0) or less in the counters and summaries.
+ * Called with cnt_mu held. */
+static void fl__live_locked(fl_store_t *s, const fl_idx_key_t *k, uint8_t layout,
+                            uint64_t bytes, int sign) {
+  if (sign > 0) {
     s->objects++;
-    s->live_bytes += v->rec_len;
+    s->live_bytes += bytes;
+  } else {
+    s->objects--;
+    s->live_bytes -= bytes;
   }
+  if (fl_store_pgs_add(&s->pgs, k->pg, k->frag, layout, fl_idx_key_obj_hash(k), bytes, sign))
+    fl_error("store", "out of memory for the PG summaries: PG_STATS fails until a restart");
+}
+
+static void fl__live(fl_store_t *s, const fl_idx_key_t *k, uint8_t layout, uint64_t bytes,
+                     int sign) {
+  pthread_mutex_lock(&s->cnt_mu);
+  fl__live_locked(s, k, layout, bytes, sign);
+  pthread_mutex_unlock(&s->cnt_mu);
+}
+
+static int fl__count_cb(void *arg, const fl_idx_key_t *k, const fl_idx_value_t *v) {
+  fl_store_t *s = arg;
+  if (v->flags & FL_IDX_VF_DROPPED)
+    return 0; /* neither live nor a delete */
+  if (v->flags & FL_IDX_VF_TOMBSTONE)
+    s->tombstones++;
+  else
+    fl__live_locked(s, k, v->layout, v->rec_len, 1);
   return 0;
 }
 
+/* Counters and summaries from a full index scan (at open, before any
+ * other thread can see the store). */
 static int fl__count(fl_store_t *s, fl_errmsg_t *em) {
   s->objects = s->live_bytes = s->tombstones = 0;
-  return fl_idx_scan(s->idx, FL_IDX_LVL_ALL, NULL, NULL, 0, FL_IDX_WITH_TOMBSTONES,
-                     fl__count_cb, s, NULL, em);
+  fl_store_pgs_free(&s->pgs);
+  int rc = fl_idx_scan(s->idx, FL_IDX_LVL_ALL, NULL, NULL, 0, FL_IDX_WITH_TOMBSTONES,
+                       fl__count_cb, s, NULL, em);
+  if (rc == 0 && s->pgs.broken)
+    rc = fl_errf(em, -ENOMEM, "out of memory building the PG summaries");
+  return rc;
 }
 
 /* ---- open / close ------------------------------------------------------------ */
@@ -253,6 +287,7 @@ void fl_store_close(fl_store_t *s) {
   pthread_mutex_destroy(&s->cnt_mu);
   for (int i = 0; i < FL__KEY_LOCKS; i++)
     pthread_mutex_destroy(&s->key_mu[i]);
+  fl_store_pgs_free(&s->pgs);
   free(s->dir);
   free(s);
 }
@@ -341,12 +376,8 @@ int fl_store_put(fl_store_t *s, const fl_store_put_t *p, int *existed, fl_errmsg
   uint16_t flags = (uint16_t)((p->layout ? FL_VOL_REC_F_EC : 0) |
                               (p->encrypted ? FL_VOL_REC_F_ENCRYPTED : 0));
   rc = fl__append(s, &p->key, &v, flags, p->payload, p->payload_len, p->payload_crc, em);
-  if (rc == 0) {
-    pthread_mutex_lock(&s->cnt_mu);
-    s->objects++;
-    s->live_bytes += p->payload_len;
-    pthread_mutex_unlock(&s->cnt_mu);
-  }
+  if (rc == 0)
+    fl__live(s, &p->key, v.layout, p->payload_len, 1);
 out:
   pthread_mutex_unlock(mu);
   return rc;
@@ -354,6 +385,76 @@ out:
 
 int fl_store_lookup(fl_store_t *s, const fl_idx_key_t *k, fl_idx_value_t *v, fl_errmsg_t *em) {
   return fl_idx_get(s->idx, k, 0, v, em);
+}
+
+/* Appends k's drop record and takes k out of the live figures, if k's live
+ * entry is at (vol, off) (any place when vol is UINT32_MAX). Caller holds
+ * k's key lock. FL_ENOTFOUND if k is not live there. */
+static int fl__drop_locked(fl_store_t *s, const fl_idx_key_t *k, uint32_t vol, uint64_t off,
+                           uint64_t *bytes, fl_errmsg_t *em) {
+  fl_idx_value_t v;
+  int rc = fl_idx_get(s->idx, k, 0, &v, em);
+  if (rc == FL_ENOTFOUND)
+    return fl_errf(em, FL_ENOTFOUND, "fragment %u of SOP instance %s is not held here",
+                   k->frag, k->sop);
+  if (rc)
+    return rc;
+  if (vol != UINT32_MAX && (v.volume != vol || v.offset != off))
+    return fl_errf(em, FL_ENOTFOUND,
+                   "fragment %u of SOP instance %s now lives at volume %u offset %" PRIu64,
+                   k->frag, k->sop, v.volume, v.offset);
+  fl_idx_value_t t;
+  memset(&t, 0, sizeof t);
+  fl_idx_attrs_clear(&t.attrs);
+  t.flags = FL_IDX_VF_TOMBSTONE | FL_IDX_VF_DROPPED;
+  t.frag = k->frag;
+  rc = fl__append(s, k, &t, FL_VOL_REC_F_TOMBSTONE | FL_VOL_REC_F_DROP, "", 0, 0, em);
+  if (rc)
+    return rc;
+  fl__live(s, k, v.layout, v.rec_len, -1);
+  if (bytes)
+    *bytes = v.rec_len;
+  return 0;
+}
+
+int fl_store_drop(fl_store_t *s, const fl_idx_key_t *k, uint64_t *bytes, fl_errmsg_t *em) {
+  if (bytes)
+    *bytes = 0;
+  pthread_mutex_t *mu = fl__key_lock(s, k);
+  pthread_mutex_lock(mu);
+  int rc = fl__drop_locked(s, k, UINT32_MAX, 0, bytes, em);
+  pthread_mutex_unlock(mu);
+  return rc;
+}
+
+/* A read or a scrub found k's record at (vol, off) corrupt: hide it so the
+ * PG shows as degraded and its leader rebuilds the fragment. An entry that
+ * meanwhile points elsewhere (a newer put) is left alone. */
+static void fl__quarantine(fl_store_t *s, const fl_idx_key_t *k, uint32_t vol, uint64_t off) {
+  fl_errmsg_t em = {{0}};
+  pthread_mutex_t *mu = fl__key_lock(s, k);
+  pthread_mutex_lock(mu);
+  int rc = fl__drop_locked(s, k, vol, off, NULL, &em);
+  pthread_mutex_unlock(mu);
+  if (rc == 0) {
+    atomic_fetch_add(&s->quarantined, 1);
+    fl_error("store",
+             "quarantined fragment %u of %s/%s/%s (pg %u) at volume %u offset %" PRIu64
+             ": hidden from reads until repair rebuilds it",
+             k->frag, k->tenant, k->study, k->sop, k->pg, vol, off);
+  } else if (rc != FL_ENOTFOUND) {
+    fl_error("store", "cannot quarantine fragment %u of %s/%s at volume %u offset %" PRIu64
+             ": %s", k->frag, k->study, k->sop, vol, off, fl_errmsg_str(&em, rc));
+  }
+}
+
+int fl_store_pg_stats(fl_store_t *s, fl_store_pg_stat_t **out, size_t *n, fl_errmsg_t *em) {
+  pthread_mutex_lock(&s->cnt_mu);
+  int rc = fl_store_pgs_snapshot(&s->pgs, out, n);
+  pthread_mutex_unlock(&s->cnt_mu);
+  if (rc)
+    return fl_errf(em, rc, "out of memory for the PG summaries");
+  return 0;
 }
 
 int fl_store_get(fl_store_t *s, const fl_idx_key_t *k, uint64_t off, uint64_t len,
@@ -380,6 +481,7 @@ int fl_store_get(fl_store_t *s, const fl_idx_key_t *k, uint64_t off, uint64_t le
       atomic_fetch_add(&s->corrupt_found, 1);
       fl_error("store", "corrupt fragment %s/%s frag %u at volume %u offset %" PRIu64 ": %s",
                k->study, k->sop, k->frag, v->volume, v->offset, fl_errmsg_str(em, rc));
+      fl__quarantine(s, k, v->volume, v->offset);
     }
     if (rc)
       return rc;
@@ -392,6 +494,7 @@ int fl_store_get(fl_store_t *s, const fl_idx_key_t *k, uint64_t off, uint64_t le
 typedef struct fl__frag_list {
   fl_idx_key_t keys[256];
   uint64_t sizes[256];
+  uint8_t layouts[256];
   size_t n;
 } fl__frag_list_t;
 
@@ -400,6 +503,7 @@ static int fl__collect_frag(void *arg, const fl_idx_key_t *k, const fl_idx_value
   if (l->n == sizeof l->keys / sizeof l->keys[0])
     return 1;
   l->keys[l->n] = *k;
+  l->layouts[l->n] = v->layout;
   l->sizes[l->n++] = v->rec_len;
   return 0;
 }
@@ -441,8 +545,7 @@ int fl_store_delete(fl_store_t *s, const fl_idx_key_t *k, int all_frags, uint32_
     if (rc == 0) {
       (*tombstoned)++;
       pthread_mutex_lock(&s->cnt_mu);
-      s->objects--;
-      s->live_bytes -= l->sizes[i];
+      fl__live_locked(s, &l->keys[i], l->layouts[i], l->sizes[i], -1);
       s->tombstones++;
       pthread_mutex_unlock(&s->cnt_mu);
     }
@@ -464,6 +567,7 @@ int fl_store_stats(fl_store_t *s, fl_store_stats_t *out, fl_errmsg_t *em) {
   out->volume_bytes = fl_volset_bytes(s->vs);
   out->volumes = (uint32_t)fl_volset_list(s->vs, NULL, 0);
   out->corrupt_found = atomic_load(&s->corrupt_found);
+  out->quarantined = atomic_load(&s->quarantined);
   out->compacted_bytes = atomic_load(&s->compacted_bytes);
   fl_volset_commit_stats(s->vs, &out->commit_flushes, &out->commit_requests);
   return 0;
@@ -565,17 +669,82 @@ out:
 
 /* ---- scrub --------------------------------------------------------------------- */
 
+/* Corrupt records met by one pass, quarantined once the pass is over (the
+ * scrub callback runs inside the volume set, which a drop appends to). */
+typedef struct fl__scrub_ctx {
+  fl_store_t *s;
+  struct {
+    uint32_t vol;
+    uint64_t off;
+  } *bad;
+  size_t n, cap;
+} fl__scrub_ctx_t;
+
 static void fl__scrub_corrupt(void *ctx, uint32_t vol, uint64_t off, int code, const char *why) {
-  fl_store_t *s = ctx;
-  atomic_fetch_add(&s->corrupt_found, 1);
+  fl__scrub_ctx_t *c = ctx;
+  atomic_fetch_add(&c->s->corrupt_found, 1);
   fl_error("scrub", "volume %u offset %" PRIu64 ": %s (%s)", vol, off, why, fl_err_name(code));
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    void *p = realloc(c->bad, cap * sizeof *c->bad);
+    if (!p) {
+      fl_error("scrub", "out of memory: volume %u offset %" PRIu64 " is not quarantined", vol,
+               off);
+      return;
+    }
+    c->bad = p;
+    c->cap = cap;
+  }
+  c->bad[c->n].vol = vol;
+  c->bad[c->n++].off = off;
+}
+
+typedef struct fl__at_ctx {
+  uint32_t vol;
+  uint64_t off;
+  fl_idx_key_t keys[4];
+  size_t n;
+} fl__at_ctx_t;
+
+static int fl__at_cb(void *arg, const fl_idx_key_t *k, const fl_idx_value_t *v) {
+  fl__at_ctx_t *c = arg;
+  if (v->volume == c->vol && v->offset == c->off && c->n < sizeof c->keys / sizeof c->keys[0])
+    c->keys[c->n++] = *k;
+  return 0;
+}
+
+/* Quarantines what a live entry at (vol, off) indexes. The key comes from
+ * the record header when that still parses; otherwise (rare) from a scan
+ * of the whole index for entries at that place. */
+static void fl__quarantine_at(fl_store_t *s, uint32_t vol, uint64_t off) {
+  fl_vol_rec_t *rec = malloc(sizeof *rec);
+  fl_idx_key_t k;
+  if (rec && fl_volset_read(s->vs, vol, off, rec, NULL, 0, 0, NULL) == 0 &&
+      fl_idx_key_decode(rec->h.key, rec->h.key_len, &k, NULL) == 0) {
+    free(rec);
+    fl__quarantine(s, &k, vol, off);
+    return;
+  }
+  free(rec);
+  fl__at_ctx_t c = {.vol = vol, .off = off};
+  fl_errmsg_t em = {{0}};
+  int rc = fl_idx_scan(s->idx, FL_IDX_LVL_ALL, NULL, NULL, 0, 0, fl__at_cb, &c, NULL, &em);
+  if (rc)
+    fl_error("scrub", "cannot look for the entries at volume %u offset %" PRIu64 ": %s", vol,
+             off, fl_errmsg_str(&em, rc));
+  for (size_t i = 0; i < c.n; i++)
+    fl__quarantine(s, &c.keys[i], vol, off);
 }
 
 int fl_store_scrub(fl_store_t *s, double mb_per_s, const atomic_int *stop, uint64_t *found,
                    fl_errmsg_t *em) {
   fl_volset_scrub_stats_t st;
   memset(&st, 0, sizeof st);
-  int rc = fl_volset_scrub(s->vs, mb_per_s, fl__scrub_corrupt, s, stop, &st, em);
+  fl__scrub_ctx_t c = {.s = s};
+  int rc = fl_volset_scrub(s->vs, mb_per_s, fl__scrub_corrupt, &c, stop, &st, em);
+  for (size_t i = 0; i < c.n; i++)
+    fl__quarantine_at(s, c.bad[i].vol, c.bad[i].off);
+  free(c.bad);
   if (found)
     *found = st.corrupt;
   if (rc == 0)

@@ -66,7 +66,9 @@ int fl_store_lookup(fl_store_t *s, const fl_idx_key_t *k, fl_idx_value_t *v, fl_
 /* Reads len bytes (0 = to the end) of k's payload from off into a buffer it
  * allocates: *base is the allocation (free() it), *data the bytes and *n
  * their count, with the entry in *v. A whole read verifies the payload CRC
- * (FL_ECORRUPT if the disk changed it); -EINVAL for a range past the end. */
+ * (FL_ECORRUPT if the disk changed it; the fragment is then quarantined:
+ * dropped as by fl_store_drop, logged and counted, so repair rebuilds it);
+ * -EINVAL for a range past the end. */
 int fl_store_get(fl_store_t *s, const fl_idx_key_t *k, uint64_t off, uint64_t len,
                  fl_idx_value_t *v, void **base, void **data, uint64_t *n, fl_errmsg_t *em);
 
@@ -76,14 +78,41 @@ int fl_store_get(fl_store_t *s, const fl_idx_key_t *k, uint64_t off, uint64_t le
 int fl_store_delete(fl_store_t *s, const fl_idx_key_t *k, int all_frags, uint32_t *tombstoned,
                     fl_errmsg_t *em);
 
+/* Removes this node's live fragment k without deleting the object (repair
+ * moved it elsewhere): appends a drop record (FL_VOL_REC_F_TOMBSTONE |
+ * FL_VOL_REC_F_DROP) and indexes it as FL_IDX_VF_TOMBSTONE |
+ * FL_IDX_VF_DROPPED. The fragment then reads as absent, a later put of k
+ * stores it again, and listings never show the drop as a tombstone.
+ * *bytes (may be NULL) gets the payload bytes freed from the live set.
+ * FL_ENOTFOUND if k is not live here. k is borrowed for the call. */
+int fl_store_drop(fl_store_t *s, const fl_idx_key_t *k, uint64_t *bytes, fl_errmsg_t *em);
+
+/* Summary of the live fragments of one (pg, fragment index) held here, for
+ * repair (docs/repair.md). Digests are the XOR of fl_idx_key_obj_hash. */
+typedef struct fl_store_pg_stat {
+  uint32_t pg;
+  uint16_t frag;
+  uint64_t ec_count, ec_digest;           /* live erasure-coded fragments (layout 1) */
+  uint64_t replica_count, replica_digest; /* live replicas (layout 0) */
+  uint64_t bytes;                         /* their payload bytes */
+} fl_store_pg_stat_t;
+
+/* Every (pg, frag) with at least one live fragment, sorted by (pg, frag),
+ * into an array it allocates: *out (free() it; NULL when *n is 0), *n
+ * entries. Kept in memory by every put, delete, drop and quarantine, and
+ * built from the index at open. -ENOMEM if the summaries could not grow
+ * (they stay unusable until the store is reopened). */
+int fl_store_pg_stats(fl_store_t *s, fl_store_pg_stat_t **out, size_t *n, fl_errmsg_t *em);
+
 /* Counters for stat. */
 typedef struct fl_store_stats {
   uint64_t volume_bytes; /* all volume files */
   uint64_t live_bytes;   /* payload bytes of live fragments */
   uint64_t objects;      /* live fragments */
-  uint64_t tombstones;
+  uint64_t tombstones;   /* deletes held in the index (drops are not deletes) */
   uint32_t volumes;
   uint64_t corrupt_found; /* by scrubbing and reads since start */
+  uint64_t quarantined;   /* corrupt fragments dropped from the index since start */
   uint64_t compacted_bytes; /* freed by compaction since start */
   uint64_t commit_flushes, commit_requests;
 } fl_store_stats_t;
@@ -100,7 +129,10 @@ int fl_store_compact(fl_store_t *s, unsigned min_dead_pct, uint64_t *reclaimed,
 
 /* One full scrub pass at mb_per_s (0: unlimited), reporting each corrupt
  * record through the log and the corrupt_found counter; stops early when
- * *stop becomes non-zero. *found (may be NULL) gets this pass's count. */
+ * *stop becomes non-zero. *found (may be NULL) gets this pass's count.
+ * After the pass, each corrupt record that a live index entry points at
+ * (that very volume and offset, not a newer copy) is quarantined as in
+ * fl_store_get. */
 int fl_store_scrub(fl_store_t *s, double mb_per_s, const atomic_int *stop, uint64_t *found,
                    fl_errmsg_t *em);
 

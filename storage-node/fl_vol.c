@@ -264,14 +264,18 @@ static int fl__vol_check_at(fl_vol_t *v, uint64_t off, uint64_t limit, fl_vol_re
 
 /* Finds the first fully valid record after a bad one at `bad`, stepping by
  * the alignment. Returns 1 with *next, 0 if none before limit, or -errno. */
+/* The next record after the bad one at `bad`: with verify, the next wholly
+ * valid record (recovery: only corrupt records after a point are a torn
+ * tail); without, the next valid header (scrub: a corrupt record right after
+ * another one is still visited and reported). */
 static int fl__vol_resync(fl_vol_t *v, uint64_t bad, uint64_t limit, uint8_t *scratch,
-                          uint64_t *next) {
+                          int verify, uint64_t *next) {
   fl_vol_rec_t *rec = malloc(sizeof *rec);
   if (!rec)
     return -ENOMEM;
   int found = 0;
   for (uint64_t o = bad + FL_VOL_ALIGN; o + FL_VOL_REC_FIXED <= limit; o += FL_VOL_ALIGN) {
-    int rc = fl__vol_check_at(v, o, limit, rec, 1, scratch, NULL);
+    int rc = fl__vol_check_at(v, o, limit, rec, verify, scratch, NULL);
     if (rc == 0) {
       *next = o;
       found = 1;
@@ -316,7 +320,7 @@ static int fl__vol_recover(fl_vol_t *v, uint64_t from, uint64_t size, fl_vol_rec
       goto fail;
     }
     uint64_t next = 0;
-    int r = fl__vol_resync(v, off, size, scratch, &next);
+    int r = fl__vol_resync(v, off, size, scratch, 1, &next);
     if (r < 0) {
       rc = fl_errf(em, r, "recovering %s", v->path);
       goto fail;
@@ -663,7 +667,7 @@ int fl_vol_iter_next(fl_vol_iter_t *it, fl_vol_rec_t *rec, uint64_t *off, fl_err
   if (rc != FL_ECORRUPT && rc != FL_ETRUNC && rc != FL_EVERSION && rc != FL_ETOOBIG)
     return rc;
   uint64_t next = 0;
-  int r = fl__vol_resync(it->v, it->off, it->end, it->buf, &next);
+  int r = fl__vol_resync(it->v, it->off, it->end, it->buf, 0, &next);
   if (r < 0)
     return fl_errf(em, r, "volume %u: looking for records after %llu", it->v->id,
                    (unsigned long long)it->off);

@@ -46,7 +46,11 @@
 #define FL_VOL_REC_F_EC 0x0002u
 /* Payload is encrypted by the client (key id travels in meta). */
 #define FL_VOL_REC_F_ENCRYPTED 0x0004u
-#define FL_VOL_REC_F_KNOWN 0x0007u
+/* With FL_VOL_REC_F_TOMBSTONE: a drop, not a delete. This node's copy of
+ * the fragment is gone (moved by repair or quarantined as corrupt); the
+ * object lives on elsewhere, so listings never show it as a tombstone. */
+#define FL_VOL_REC_F_DROP 0x0008u
+#define FL_VOL_REC_F_KNOWN 0x000Fu
 
 /* A decoded header. key and meta point into the parsed buffer (borrowed:
  * valid as long as that buffer). For encoding they are borrowed for the

@@ -1,5 +1,6 @@
 /* filmless cluster status: the coordinator's view of the cluster: epoch,
- * policy, and every node with its state, location, weight and usage. */
+ * policy, repair progress summed from the up nodes' heartbeats, and every
+ * node with its state, location, weight and usage. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +33,10 @@ static int fl__status(const fl_cli_coord_opts_t *co) {
         putchar(',');
       fl_cli_json_str(stdout, p->dcs[d]);
     }
-    printf("]},\"upmap_pairs\":%u,\"nodes_up\":%u,\"nodes_in\":%u,\"nodes\":", map.upmap_count,
-           up, in);
+    printf("]},\"upmap_pairs\":%u,\"nodes_up\":%u,\"nodes_in\":%u,\"repair\":",
+           map.upmap_count, up, in);
+    fl_cli_coord_print_repair(stdout, &map, st, n, 1);
+    printf(",\"nodes\":");
     fl_cli_coord_print_nodes(stdout, &map, st, n, 1);
     printf("}\n");
   } else {
@@ -44,8 +47,10 @@ static int fl__status(const fl_cli_coord_opts_t *co) {
     printf("datacenters");
     for (uint32_t d = 0; d < p->dc_count; d++)
       printf(" %s", p->dcs[d]);
-    printf("\nnodes %u (%u up, %u in), upmap pairs %u\n\n", map.node_count, up, in,
+    printf("\nnodes %u (%u up, %u in), upmap pairs %u\n", map.node_count, up, in,
            map.upmap_count);
+    fl_cli_coord_print_repair(stdout, &map, st, n, 0);
+    putchar('\n');
     fl_cli_coord_print_nodes(stdout, &map, st, n, 0);
   }
   free(st);
@@ -82,9 +87,13 @@ const fl_cli_cmd_t fl_cli_cmd_cluster = {
     "usage: filmless cluster status [--coord HOST:PORT] [--json]\n"
     "\n"
     "Shows the coordinator's cluster map: its epoch, the policy (k, m, PG\n"
-    "count, min_write, small-object threshold, datacenters), and every node\n"
-    "with its state (up/down, in/out), datacenter, rack, weight, used and\n"
-    "total capacity and when it was last heard from.\n"
+    "count, min_write, small-object threshold, datacenters), the progress of\n"
+    "repair and rebalance (summed over the up nodes' last heartbeats: PGs\n"
+    "degraded, bytes and fragments left, rate, ETA; fragments rebuilt,\n"
+    "copied and dropped since the nodes started), and every node with its\n"
+    "state (up/down, in/out), datacenter, rack, weight, used and total\n"
+    "capacity, when it was last heard from, and its degraded PGs and bytes\n"
+    "left to repair.\n"
     "\n"
     "options:\n" FL_CLI_COORD_HELP,
     fl__cluster_run};

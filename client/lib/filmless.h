@@ -35,17 +35,23 @@ typedef struct fl_client_opts {
   unsigned io_threads;    /* node I/O threads; 0: 32 */
   unsigned study_threads; /* instances in flight in a study get; 0: 8 */
   int timeout_ms;         /* per node call; 0: 10000 */
+  /* 1: read the map once at open and never again. 0 (the default): with a
+   * coordinator, a background thread watches the map (WATCH_MAP) and
+   * installs each new epoch, and a node answering with a newer epoch makes
+   * it fetch at once (docs/client.md, "Maps"). No effect on static maps. */
+  int no_watch;
 } fl_client_opts_t;
 
-/* Opens a client: loads the cluster map, starts the thread pools. No node
- * is contacted yet. opts is copied. Errors: FL_ECONFIG (bad address,
+/* Opens a client: loads the cluster map, starts the thread pools and (see
+ * no_watch) the map watcher. No node is contacted yet. opts is copied. Errors: FL_ECONFIG (bad address,
  * tenant or static map, with em saying which), the coordinator's transport
  * error (-ECONNREFUSED, -ETIMEDOUT), FL_EUNAVAIL (map with too few nodes),
  * -ENOMEM. *out is set only on success. */
 int fl_client_open(fl_client_t **out, const fl_client_opts_t *opts, fl_errmsg_t *em);
 
-/* Waits for nothing (every call has returned by contract), closes every
- * connection and frees the handle. NULL is a no-op. */
+/* Waits for nothing (every call has returned by contract; the watcher's
+ * long poll is cut short, not waited out), closes every connection and
+ * frees the handle. NULL is a no-op. */
 void fl_client_close(fl_client_t *c);
 
 /* ---- put --------------------------------------------------------------- */
@@ -154,10 +160,12 @@ typedef struct fl_study_listing {
   unsigned nodes_down; /* nodes of the group that did not answer */
 } fl_study_listing_t;
 
-/* Lists a study: asks every node of its placement group in parallel and
- * lists an instance only when enough fragments are present to read it
- * (docs/client.md, "Visibility"). An unknown study is an empty listing
- * (count 0), not an error. FL_EUNAVAIL if fewer than k nodes answered. */
+/* Lists a study: asks every node of its placement group in parallel (and,
+ * after a map change, the group's nodes in the earlier maps, whose
+ * failures do not count) and lists an instance only when enough fragments
+ * are present to read it (docs/client.md, "Visibility", "Maps"). An
+ * unknown study is an empty listing (count 0), not an error. FL_EUNAVAIL
+ * if fewer than k nodes of the current group answered. */
 int fl_study_list(fl_client_t *c, const char *study_uid, fl_study_listing_t *out,
                   fl_errmsg_t *em);
 void fl_study_listing_free(fl_study_listing_t *l);
@@ -177,7 +185,8 @@ int fl_client_list_studies(fl_client_t *c, fl_study_summary_t **out, size_t *cou
                            unsigned *nodes_down, fl_errmsg_t *em);
 
 /* Deletes every instance of a study: a tombstone for each fragment on every
- * node of its group. *instances (may be NULL) gets the number of instances
+ * node of its group, and on the group's nodes in the earlier maps (those
+ * that cannot be reached are logged, not an error). *instances (may be NULL) gets the number of instances
  * found. Nodes that are down keep their fragments until repair; the call
  * then fails with FL_EUNAVAIL after deleting what it could (retry later).
  * Deleting an unknown study succeeds with 0. */
@@ -193,6 +202,11 @@ typedef struct fl_client_policy {
 } fl_client_policy_t;
 
 void fl_client_policy(fl_client_t *c, fl_client_policy_t *out);
+
+/* The epoch of the map the client uses now (0 for a static map). It grows
+ * as the watcher installs new maps; each call uses the map that was
+ * current when it started, from its start to its end. */
+uint64_t fl_client_map_epoch(fl_client_t *c);
 
 #ifdef __cplusplus
 }

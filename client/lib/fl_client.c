@@ -53,6 +53,7 @@ int fl_client_open(fl_client_t **out, const fl_client_opts_t *o, fl_errmsg_t *em
   fl_client_t *c = calloc(1, sizeof *c);
   if (!c)
     return -ENOMEM;
+  fl__cl_map_init(c);
   int rc;
   const char *tenant = o->tenant && o->tenant[0] ? o->tenant : "default";
   if (!fl__tenant_ok(tenant)) {
@@ -63,33 +64,22 @@ int fl_client_open(fl_client_t **out, const fl_client_opts_t *o, fl_errmsg_t *em
   }
   snprintf(c->tenant, sizeof c->tenant, "%s", tenant);
   c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
-  if ((rc = fl_cmap_load(o->coord, c->timeout_ms, &c->map, em)) != 0)
-    goto fail;
-  if ((rc = fl_map_validate(&c->map, em)) != 0)
-    goto fail;
-  if ((rc = fl_place_new(&c->map, &c->place, em)) != 0)
-    goto fail;
-  fl_ec_config_t ec = {(int)c->map.policy.k, (int)c->map.policy.m,
-                       c->map.policy.small_threshold, NULL};
-  if ((rc = fl_ec_init(&c->ec, &ec, em)) != 0)
-    goto fail;
-  c->np = calloc(c->map.node_count ? c->map.node_count : 1, sizeof *c->np);
-  if (!c->np) {
-    rc = -ENOMEM;
+  if (!o->coord || !o->coord[0]) {
+    rc = fl_errf(em, FL_ECONFIG,
+                 "no coordinator address: use --coord HOST:PORT or set FILMLESS_COORD");
     goto fail;
   }
-  for (uint32_t i = 0; i < c->map.node_count; i++) {
-    pthread_mutex_init(&c->np[i].mu, NULL);
-    if ((rc = fl_addr_parse(&c->np[i].addr, c->map.nodes[i].addr, 0, em)) != 0) {
-      fl_errprefix(em, rc, "address of node %u in the cluster map", c->map.nodes[i].id);
-      goto fail;
-    }
+  if (!(c->coord = strdup(o->coord))) {
+    rc = -ENOMEM;
+    goto fail;
   }
   if ((rc = fl_pool_new(&c->io, o->io_threads ? o->io_threads : 32)) != 0 ||
       (rc = fl_pool_new(&c->study, o->study_threads ? o->study_threads : 8)) != 0) {
     fl_errf(em, rc, "cannot start client threads");
     goto fail;
   }
+  if ((rc = fl__cl_map_open(c, !o->no_watch, em)) != 0)
+    goto fail;
   *out = c;
   return 0;
 fail:
@@ -102,39 +92,31 @@ void fl_client_close(fl_client_t *c) {
     return;
   fl_pool_free(c->study);
   fl_pool_free(c->io);
-  if (c->np) {
-    for (uint32_t i = 0; i < c->map.node_count; i++) {
-      for (int j = 0; j < c->np[i].nidle; j++) {
-        fl_wire_conn_close(c->np[i].idle[j]);
-        free(c->np[i].idle[j]);
-      }
-      pthread_mutex_destroy(&c->np[i].mu);
-    }
-    free(c->np);
-  }
-  fl_ec_close(c->ec);
-  fl_place_free(c->place);
-  fl_map_free(&c->map);
+  fl__cl_map_close(c);
+  free(c->coord);
   free(c);
 }
 
 void fl_client_policy(fl_client_t *c, fl_client_policy_t *out) {
-  out->k = c->map.policy.k;
-  out->m = c->map.policy.m;
-  out->min_write = c->map.policy.min_write;
-  out->pg_count = c->map.policy.pg_count;
-  out->small_threshold = c->map.policy.small_threshold;
-  out->map_epoch = c->map.epoch;
-  out->nodes = c->map.node_count;
+  fl__view_t *v = fl__cl_view_get(c);
+  const fl_map_t *m = &v->cur->map;
+  out->k = m->policy.k;
+  out->m = m->policy.m;
+  out->min_write = m->policy.min_write;
+  out->pg_count = m->policy.pg_count;
+  out->small_threshold = m->policy.small_threshold;
+  out->map_epoch = m->epoch;
+  out->nodes = m->node_count;
+  fl__cl_view_put(v);
 }
 
-int fl__cl_node_index(const fl_client_t *c, uint32_t id) {
-  uint32_t lo = 0, hi = c->map.node_count;
+int fl__cl_node_index(const fl__epoch_t *e, uint32_t id) {
+  uint32_t lo = 0, hi = e->map.node_count;
   while (lo < hi) {
     uint32_t mid = (lo + hi) / 2;
-    if (c->map.nodes[mid].id == id)
+    if (e->map.nodes[mid].id == id)
       return (int)mid;
-    if (c->map.nodes[mid].id < id)
+    if (e->map.nodes[mid].id < id)
       lo = mid + 1;
     else
       hi = mid;
@@ -145,9 +127,8 @@ int fl__cl_node_index(const fl_client_t *c, uint32_t id) {
 /* A pooled connection to node index ni; *fresh says whether it was just
  * opened (a failure on a reused one may be a connection the node closed
  * while idle, worth one retry). */
-static int fl__conn_get(fl_client_t *c, int ni, fl_wire_conn_t **out, int *fresh,
+static int fl__conn_get(fl_client_t *c, fl__npool_t *p, fl_wire_conn_t **out, int *fresh,
                         fl_errmsg_t *em) {
-  fl__npool_t *p = &c->np[ni];
   pthread_mutex_lock(&p->mu);
   fl_wire_conn_t *w = p->nidle ? p->idle[--p->nidle] : NULL;
   pthread_mutex_unlock(&p->mu);
@@ -162,15 +143,14 @@ static int fl__conn_get(fl_client_t *c, int ni, fl_wire_conn_t **out, int *fresh
   int rc = fl_wire_conn_open(w, p->addr.host, p->addr.port, c->timeout_ms, NULL, em);
   if (rc) {
     free(w);
-    return fl_errprefix(em, rc, "node %u at %s", c->map.nodes[ni].id, c->map.nodes[ni].addr);
+    return fl_errprefix(em, rc, "node %u at %s", p->id, p->addr_text);
   }
   *out = w;
   *fresh = 1;
   return 0;
 }
 
-static void fl__conn_put(fl_client_t *c, int ni, fl_wire_conn_t *w) {
-  fl__npool_t *p = &c->np[ni];
+static void fl__conn_put(fl__npool_t *p, fl_wire_conn_t *w) {
   if (fl_wire_conn_usable(w)) {
     pthread_mutex_lock(&p->mu);
     if (p->nidle < FL__IDLE_MAX) {
@@ -185,9 +165,8 @@ static void fl__conn_put(fl_client_t *c, int ni, fl_wire_conn_t *w) {
   }
 }
 
-/* Closes every idle connection to node index ni. */
-static void fl__conn_flush(fl_client_t *c, int ni) {
-  fl__npool_t *p = &c->np[ni];
+/* Closes every idle connection to the node. */
+static void fl__conn_flush(fl__npool_t *p) {
   fl_wire_conn_t *idle[FL__IDLE_MAX];
   pthread_mutex_lock(&p->mu);
   int n = p->nidle;
@@ -263,33 +242,38 @@ static void fl__task_run(void *arg) {
   for (int attempt = 0; attempt < 2; attempt++) {
     fl_wire_conn_t *w = NULL;
     int fresh = 0;
-    t->rc = fl__conn_get(c, t->ni, &w, &fresh, &t->em);
+    t->rc = fl__conn_get(c, t->np, &w, &fresh, &t->em);
     if (t->rc)
       break;
     double t0 = fl__cl_now_ms();
     t->rc = fl__task_call(t, w);
     fl_debug("client", "op %d frag %u on node %u: %d in %.2f ms (%zu bytes)", t->op,
-             t->key.frag, c->map.nodes[t->ni].id, t->rc, fl__cl_now_ms() - t0, t->got);
+             t->key.frag, t->np->id, t->rc, fl__cl_now_ms() - t0, t->got);
+    /* Every response carries the node's map epoch: a newer one than ours
+     * means the coordinator has a map we lack. */
+    const Fl__FrameHeader *h = fl_wire_conn_header(w);
+    if (h)
+      fl__cl_map_seen(c, h->map_epoch);
     int transport = t->rc && !fl_wire_conn_usable(w);
-    fl__conn_put(c, t->ni, w);
+    fl__conn_put(t->np, w);
     /* A reused connection the node had closed (it restarted, or dropped an
      * idle connection): its idle siblings are as stale, so drop them all
      * and go once more on a new one. Puts and deletes are idempotent; a
      * listing is repeated only if nothing of it was consumed. */
     if (!transport || fresh || t->sunk)
       break;
-    fl__conn_flush(c, t->ni);
+    fl__conn_flush(t->np);
   }
   fl_latch_t *l = t->latch;
   fl_latch_done(l);
 }
 
-void fl__cl_task_init(fl__ftask_t *t, fl_client_t *c, fl_latch_t *l, int op, int ni) {
+void fl__cl_task_init(fl__ftask_t *t, fl_client_t *c, fl_latch_t *l, int op, fl__npool_t *np) {
   memset(t, 0, sizeof *t);
   t->c = c;
   t->latch = l;
   t->op = op;
-  t->ni = ni;
+  t->np = np;
 }
 
 /* Submits n tasks and waits for all of them. The last task runs on the
@@ -309,18 +293,21 @@ void fl__cl_run_tasks(fl_client_t *c, fl__ftask_t *t, size_t n, fl_latch_t *l) {
   fl_latch_wait(l);
 }
 
-/* Placement of a study: pg and the k+m node indexes, position i first. */
-int fl__cl_place(fl_client_t *c, const char *study, uint32_t *pg, int ni[FL_MAP_WIDTH_MAX],
-                     fl_errmsg_t *em) {
+/* Placement of a study in epoch e: pg and the k+m nodes, position i first. */
+int fl__cl_place(fl_client_t *c, const fl__epoch_t *e, const char *study, uint32_t *pg,
+                 fl__npool_t *np[FL_MAP_WIDTH_MAX], fl_errmsg_t *em) {
   uint32_t ids[FL_MAP_WIDTH_MAX];
-  *pg = fl_pg_of(c->tenant, study, c->map.policy.pg_count);
-  int rc = fl_place_pg(c->place, *pg, 0, 0, ids, em);
+  *pg = fl_pg_of(c->tenant, study, e->map.policy.pg_count);
+  int rc = fl_place_pg(e->place, *pg, 0, 0, ids, em);
   if (rc)
     return rc;
-  uint32_t w = fl_place_width(c->place);
-  for (uint32_t i = 0; i < w; i++)
-    if ((ni[i] = fl__cl_node_index(c, ids[i])) < 0)
+  uint32_t w = fl_place_width(e->place);
+  for (uint32_t i = 0; i < w; i++) {
+    int ni = fl__cl_node_index(e, ids[i]);
+    if (ni < 0)
       return fl_errf(em, FL_EINTERNAL, "placement named node %u, absent from the map", ids[i]);
+    np[i] = e->np[ni];
+  }
   return 0;
 }
 
@@ -332,8 +319,21 @@ int fl__cl_check_uid(const char *what, const char *uid, fl_errmsg_t *em) {
 
 /* ---- put ------------------------------------------------------------------ */
 
+static int fl__put(fl_client_t *c, const fl__epoch_t *e, const void *buf, size_t len,
+                   fl_put_result_t *res, fl_errmsg_t *em);
+
+/* A put uses the current map only: new fragments go to the current
+ * placement; the earlier holders' copies are repair's to drop. */
 int fl_client_put(fl_client_t *c, const void *buf, size_t len, fl_put_result_t *res,
                   fl_errmsg_t *em) {
+  fl__view_t *v = fl__cl_view_get(c);
+  int rc = fl__put(c, v->cur, buf, len, res, em);
+  fl__cl_view_put(v);
+  return rc;
+}
+
+static int fl__put(fl_client_t *c, const fl__epoch_t *e, const void *buf, size_t len,
+                   fl_put_result_t *res, fl_errmsg_t *em) {
   fl_put_result_t dummy;
   if (!res)
     res = &dummy;
@@ -347,8 +347,8 @@ int fl_client_put(fl_client_t *c, const void *buf, size_t len, fl_put_result_t *
   snprintf(res->sop_uid, sizeof res->sop_uid, "%s", di.sop_uid);
   res->size = len;
   uint32_t pg;
-  int ni[FL_MAP_WIDTH_MAX];
-  if ((rc = fl__cl_place(c, di.study_uid, &pg, ni, em)) != 0)
+  fl__npool_t *ni[FL_MAP_WIDTH_MAX];
+  if ((rc = fl__cl_place(c, e, di.study_uid, &pg, ni, em)) != 0)
     return rc;
   /* The stripe id depends only on the key and the bytes, so the same
    * instance encodes to the same fragments every time (an identical re-put
@@ -358,7 +358,7 @@ int fl_client_put(fl_client_t *c, const void *buf, size_t len, fl_put_result_t *
   fl_ec_put_opts_t eo = {sid, 0, 0};
   fl_ec_stripe_t st;
   memset(&st, 0, sizeof st);
-  if ((rc = fl_ec_encode(c->ec, buf, len, &eo, &st, em)) != 0)
+  if ((rc = fl_ec_encode(e->ec, buf, len, &eo, &st, em)) != 0)
     return rc;
   res->replicated = st.layout == FL_EC_LAYOUT_REPLICA;
   res->frags_total = (unsigned)st.nfrags;
@@ -369,7 +369,7 @@ int fl_client_put(fl_client_t *c, const void *buf, size_t len, fl_put_result_t *
     snprintf(in, sizeof in, "%d", (int)di.instance_number);
   fl_nc_put_opts_t po = {res->replicated ? 0u : 1u, len, di.modality, di.sop_class_uid,
                          di.study_date};
-  fl_nc_put_ext_t px = {sn, in, c->map.policy.k, c->map.policy.m};
+  fl_nc_put_ext_t px = {sn, in, e->map.policy.k, e->map.policy.m};
   fl__ftask_t t[FL_EC_MAX_FRAGS];
   fl_latch_t l;
   fl_latch_init(&l);
@@ -398,9 +398,9 @@ int fl_client_put(fl_client_t *c, const void *buf, size_t len, fl_put_result_t *
   }
   res->frags_durable = durable;
   res->existed = durable > 0 && existed == durable;
-  unsigned need = c->map.policy.min_write;
+  unsigned need = e->map.policy.min_write;
   if (res->replicated)
-    need = need - c->map.policy.k + 1;
+    need = need - e->map.policy.k + 1;
   if (need > (unsigned)st.nfrags)
     need = (unsigned)st.nfrags;
   if (eexist) {
@@ -412,7 +412,7 @@ int fl_client_put(fl_client_t *c, const void *buf, size_t len, fl_put_result_t *
     rc = fl_errf(em, FL_EQUORUM,
                  "only %u of %d fragments of %s became durable, %u needed (node %u: %s); "
                  "bring the placement group's nodes back and retry",
-                 durable, st.nfrags, di.sop_uid, need, c->map.nodes[ni[first_i]].id,
+                 durable, st.nfrags, di.sop_uid, need, ni[first_i]->id,
                  fl_errmsg_str(&t[first_i].em, first_err));
   }
   if (rc) {
@@ -435,7 +435,7 @@ int fl_client_put(fl_client_t *c, const void *buf, size_t len, fl_put_result_t *
       fl_warn("client",
               "put %s/%s: %u of %d fragments missing (first: node %u: %s); left for repair",
               c->tenant, di.sop_uid, res->frags_missing, st.nfrags,
-              c->map.nodes[ni[first_i]].id, fl_errmsg_str(&t[first_i].em, first_err));
+              ni[first_i]->id, fl_errmsg_str(&t[first_i].em, first_err));
   }
   fl_latch_destroy(&l);
   fl_ec_stripe_release(&st);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fl_client_int.h"
+#include "fl_cmap.h"
 #include "fl_ec_frag.h"
 #include "fl_log.h"
 #include "fl_uid.h"
@@ -24,12 +25,13 @@ typedef struct fl__lent {
   int32_t series_number, instance_number;
   uint32_t frag, layout;
   uint64_t fsize, osize;
-  int ni;
+  int ai; /* index of the node in the PG's ask set */
 } fl__lent_t;
 
 typedef struct fl__lvec {
   fl__lent_t *v;
   size_t n, cap;
+  int ai;
 } fl__lvec_t;
 
 static void fl__attr_str(char *dst, size_t cap, const Fl__Attribute *a) {
@@ -98,12 +100,68 @@ static int fl__sink(fl__ftask_t *t, const Fl__ListEntry *e) {
   /* Names from a node become file names (get -o DIR): only valid UIDs. */
   if (fl_uid_check(x->series, strlen(x->series), NULL) != 0 ||
       fl_uid_check(x->sop, strlen(x->sop), NULL) != 0) {
-    fl_warn("client", "node %u listed an entry with an invalid UID; ignored",
-            t->c->map.nodes[t->ni].id);
+    fl_warn("client", "node %u listed an entry with an invalid UID; ignored", t->np->id);
     return 0;
   }
-  x->ni = t->ni;
+  x->ai = v->ai;
   v->n++;
+  return 0;
+}
+
+/* ---- a PG's nodes: current placement and earlier holders ----------------- */
+
+/* Where a study's fragments are: position i of the current map holds
+ * fragment i, unless the PG moved since an earlier map and the fragment
+ * was not copied yet, in which case position i of that map holds it. */
+typedef struct fl__pgset {
+  const fl__epoch_t *e;                    /* current epoch (the call's view) */
+  uint32_t pg;
+  unsigned w;                              /* current width, k+m */
+  fl__npool_t *pos[FL_MAP_WIDTH_MAX];      /* current positions */
+  unsigned nprev;
+  unsigned pw[FL__HIST];                   /* 0: the earlier map cannot place it */
+  fl__npool_t *ppos[FL__HIST][FL_MAP_WIDTH_MAX];
+  fl__npool_t *ask[FL__ASK_MAX];           /* pos[0..w), then earlier holders not among them */
+  unsigned nask;
+} fl__pgset_t;
+
+static int fl__pgset(fl_client_t *c, const fl__view_t *v, const char *study, fl__pgset_t *ps,
+                     fl_errmsg_t *em) {
+  memset(ps, 0, sizeof *ps);
+  ps->e = v->cur;
+  int rc = fl__cl_place(c, v->cur, study, &ps->pg, ps->pos, em);
+  if (rc)
+    return rc;
+  ps->w = fl_place_width(v->cur->place);
+  uint32_t ids[FL__ASK_MAX], cand[FL_MAP_WIDTH_MAX];
+  unsigned n = 0;
+  for (unsigned i = 0; i < ps->w; i++)
+    cand[i] = ps->pos[i]->id;
+  fl_cmap_ask_add(ids, &n, FL__ASK_MAX, cand, ps->w);
+  for (unsigned h = 0; h < v->nprev; h++) {
+    uint32_t pg;
+    if (fl__cl_place(c, v->prev[h], study, &pg, ps->ppos[h], NULL) != 0 || pg != ps->pg)
+      continue; /* not placeable there (too few nodes): nothing to find */
+    ps->pw[h] = fl_place_width(v->prev[h]->place);
+    ps->nprev = h + 1;
+    for (unsigned i = 0; i < ps->pw[h]; i++)
+      cand[i] = ps->ppos[h][i]->id;
+    if (fl_cmap_ask_add(ids, &n, FL__ASK_MAX, cand, ps->pw[h]))
+      fl_warn("client", "PG %u: more than %u nodes across map epochs; some earlier holders "
+              "are not asked", ps->pg, FL__ASK_MAX);
+  }
+  ps->nask = n;
+  for (unsigned a = 0; a < n; a++) {
+    fl__npool_t *p = NULL;
+    for (unsigned i = 0; i < ps->w && !p; i++)
+      if (ps->pos[i]->id == ids[a])
+        p = ps->pos[i];
+    for (unsigned h = 0; h < ps->nprev && !p; h++)
+      for (unsigned i = 0; i < ps->pw[h] && !p; i++)
+        if (ps->ppos[h][i]->id == ids[a])
+          p = ps->ppos[h][i];
+    ps->ask[a] = p;
+  }
   return 0;
 }
 
@@ -111,17 +169,17 @@ static int fl__sink(fl__ftask_t *t, const Fl__ListEntry *e) {
 
 typedef struct fl__inst {
   fl_instance_t pub;
-  int holder[FL_EC_MAX_FRAGS]; /* node index holding fragment i, -1: none */
+  int holder[FL_EC_MAX_FRAGS]; /* ask index of a node holding fragment i, -1: none */
+  uint64_t on;                 /* ask indexes listing any fragment of it */
   uint64_t fsize;
   int visible;
 } fl__inst_t;
 
 typedef struct fl__scan {
-  uint32_t pg;
-  int ni[FL_MAP_WIDTH_MAX]; /* placement positions */
+  fl__pgset_t ps;
   fl__inst_t *inst;
   size_t n;
-  unsigned nodes_down;
+  unsigned nodes_down; /* of the current placement */
   int first_err;
   fl_errmsg_t first_em;
 } fl__scan_t;
@@ -133,6 +191,8 @@ static int fl__lent_cmp(const void *a, const void *b) {
     r = strcmp(x->sop, y->sop);
   if (!r)
     r = (x->frag > y->frag) - (x->frag < y->frag);
+  if (!r) /* a fragment on its current holder is preferred to an earlier one */
+    r = (x->ai > y->ai) - (x->ai < y->ai);
   return r;
 }
 
@@ -154,71 +214,87 @@ static void fl__scan_free(fl__scan_t *s) {
   s->n = 0;
 }
 
-/* Lists the study on every node of its group in parallel and merges the
- * answers per instance. Instances with too few fragments to be read are
- * kept with visible = 0 (delete needs them). limit > 0 reads only the first
+/* Lists the study on every node of its group in parallel, and on the
+ * nodes that held the PG's positions in the earlier maps of v, and merges
+ * the answers per instance by fragment index. Only the current placement's
+ * answers decide whether the study can be listed: an earlier holder that
+ * fails is skipped. Instances with too few fragments to be read are kept
+ * with visible = 0 (delete needs them). limit > 0 reads only the first
  * `limit` fragments of each node (a quick look at the study's beginning:
- * what it shows visible is visible, the rest is unknown). */
-static int fl__scan_study(fl_client_t *c, const char *study, size_t limit, fl__scan_t *s,
-                          fl_errmsg_t *em) {
+ * what it shows visible is visible, the rest is unknown). v is borrowed
+ * for as long as s is used. */
+static int fl__scan_study(fl_client_t *c, const fl__view_t *v, const char *study, size_t limit,
+                          fl__scan_t *s, fl_errmsg_t *em) {
   memset(s, 0, sizeof *s);
   int rc = fl__cl_check_uid("study UID", study, em);
   if (rc)
     return rc;
-  if ((rc = fl__cl_place(c, study, &s->pg, s->ni, em)) != 0)
+  if ((rc = fl__pgset(c, v, study, &s->ps, em)) != 0)
     return rc;
-  uint32_t w = fl_place_width(c->place);
-  fl__ftask_t t[FL_MAP_WIDTH_MAX];
-  fl__lvec_t vec[FL_MAP_WIDTH_MAX];
-  memset(vec, 0, sizeof vec);
+  const fl_map_policy_t *pol = &s->ps.e->map.policy;
+  unsigned w = s->ps.w, na = s->ps.nask;
+  fl__ftask_t *t = calloc(na, sizeof *t);
+  fl__lvec_t *vec = calloc(na, sizeof *vec);
+  if (!t || !vec) {
+    free(t);
+    free(vec);
+    return -ENOMEM;
+  }
   fl_latch_t l;
   fl_latch_init(&l);
-  for (uint32_t i = 0; i < w; i++) {
-    fl__cl_task_init(&t[i], c, &l, FL__OP_LIST, s->ni[i]);
-    t[i].key = (fl_nc_key_t){s->pg, c->tenant, study, NULL, NULL, 0};
+  for (unsigned i = 0; i < na; i++) {
+    fl__cl_task_init(&t[i], c, &l, FL__OP_LIST, s->ps.ask[i]);
+    t[i].key = (fl_nc_key_t){s->ps.pg, c->tenant, study, NULL, NULL, 0};
     t[i].sink = fl__sink;
     t[i].sink_arg = &vec[i];
+    vec[i].ai = (int)i;
     if (limit) {
       t[i].page = (uint32_t)limit;
       t[i].stop_after = limit;
     }
   }
-  fl__cl_run_tasks(c, t, w, &l);
+  fl__cl_run_tasks(c, t, na, &l);
   fl_latch_destroy(&l);
   size_t total = 0;
   unsigned answered = 0;
-  for (uint32_t i = 0; i < w; i++) {
-    if (t[i].rc) {
+  for (unsigned i = 0; i < na; i++) {
+    if (t[i].rc && i >= w) {
+      fl_debug("client", "listing %s on node %u (an earlier holder): %s", study,
+               s->ps.ask[i]->id, fl_errmsg_str(&t[i].em, t[i].rc));
+      vec[i].n = 0;
+    } else if (t[i].rc) {
       s->nodes_down++;
       if (!s->first_err) {
         s->first_err = t[i].rc;
         s->first_em = t[i].em;
       }
-      fl_warn("client", "listing %s on node %u: %s", study, c->map.nodes[s->ni[i]].id,
+      fl_warn("client", "listing %s on node %u: %s", study, s->ps.ask[i]->id,
               fl_errmsg_str(&t[i].em, t[i].rc));
       vec[i].n = 0;
-    } else {
+    } else if (i < w) {
       answered++;
     }
     total += vec[i].n;
   }
+  free(t);
   fl__lent_t *all = malloc((total ? total : 1) * sizeof *all);
   rc = all ? 0 : -ENOMEM;
   size_t off = 0;
-  for (uint32_t i = 0; i < w; i++) {
+  for (unsigned i = 0; i < na; i++) {
     if (all && vec[i].n)
       memcpy(all + off, vec[i].v, vec[i].n * sizeof *all);
     off += vec[i].n;
     free(vec[i].v);
   }
+  free(vec);
   if (rc)
     return rc;
-  if (answered < c->map.policy.k) {
+  if (answered < pol->k) {
     free(all);
     return fl_errf(em, FL_EUNAVAIL,
                    "only %u of %u nodes of the study's placement group answered (%s); at "
                    "least %u are needed to list it",
-                   answered, w, fl_errmsg_str(&s->first_em, s->first_err), c->map.policy.k);
+                   answered, w, fl_errmsg_str(&s->first_em, s->first_err), pol->k);
   }
   qsort(all, total, sizeof *all, fl__lent_cmp);
   s->inst = calloc(total ? total : 1, sizeof *s->inst);
@@ -242,21 +318,22 @@ static int fl__scan_study(fl_client_t *c, const char *study, size_t limit, fl__s
     p->instance_number = all[i].instance_number;
     p->size = all[i].osize;
     p->replicated = all[i].layout == 0;
-    p->frags_total = p->replicated ? c->map.policy.m + 1 : c->map.policy.k + c->map.policy.m;
+    p->frags_total = p->replicated ? pol->m + 1 : pol->k + pol->m;
     in->fsize = all[i].fsize;
     for (; j < total && strcmp(all[j].sop, all[i].sop) == 0 &&
            strcmp(all[j].series, all[i].series) == 0;
          j++) {
+      in->on |= 1ull << all[j].ai;
       /* Fragments of another layout or size than the first are another
        * write of the key; the decoder sorts them out, the listing counts
        * only the consistent ones. */
       if (all[j].frag < FL_EC_MAX_FRAGS && in->holder[all[j].frag] < 0 &&
           all[j].layout == all[i].layout && all[j].osize == all[i].osize) {
-        in->holder[all[j].frag] = all[j].ni;
+        in->holder[all[j].frag] = all[j].ai;
         p->frags_present++;
       }
     }
-    in->visible = p->replicated ? p->frags_present >= 1 : p->frags_present >= c->map.policy.k;
+    in->visible = p->replicated ? p->frags_present >= 1 : p->frags_present >= pol->k;
     i = j;
   }
   free(all);
@@ -267,17 +344,20 @@ static int fl__scan_study(fl_client_t *c, const char *study, size_t limit, fl__s
 /* ---- reading one instance ------------------------------------------------- */
 
 typedef struct fl__want {
-  int frag, ni;
+  int frag;
+  fl__npool_t *np;
 } fl__want_t;
 
 /* Fetches the given fragments in parallel; appends the ones that arrived
- * whole to bufs/lens (taking ownership) and returns how many did. With a
+ * whole to bufs/lens (taking ownership), sets their bits in *have and
+ * returns how many did. With a
  * known fragment size above FL__RANGE each fragment is read as several
  * ranges at once (more reads in flight on the node's disk and on the
  * network); the fragment's own CRC, checked by the decoder, covers them. */
 static int fl__fetch(fl_client_t *c, uint32_t pg, const char *study, const char *series,
                      const char *sop, const fl__want_t *want, int nw, uint64_t fsize,
-                     uint8_t **bufs, size_t *lens, int *nb, int *first_err, fl_errmsg_t *first_em) {
+                     uint8_t **bufs, size_t *lens, int *nb, uint64_t *have, int *first_err,
+                     fl_errmsg_t *first_em) {
   size_t per = fsize > FL__RANGE ? (size_t)((fsize + FL__RANGE - 1) / FL__RANGE) : 1;
   size_t nt = (size_t)nw * per;
   fl__ftask_t one[FL_EC_MAX_FRAGS];
@@ -292,7 +372,7 @@ static int fl__fetch(fl_client_t *c, uint32_t pg, const char *study, const char 
       fb[i] = malloc(fsize);
     for (size_t r = 0; r < per; r++) {
       fl__ftask_t *x = &t[(size_t)i * per + r];
-      fl__cl_task_init(x, c, &l, FL__OP_GET, want[i].ni);
+      fl__cl_task_init(x, c, &l, FL__OP_GET, want[i].np);
       x->key = (fl_nc_key_t){pg, c->tenant, study, series, sop, (uint32_t)want[i].frag};
       if (fb[i]) {
         x->off = (uint64_t)r * FL__RANGE;
@@ -328,6 +408,7 @@ static int fl__fetch(fl_client_t *c, uint32_t pg, const char *study, const char 
       bufs[*nb] = buf;
       lens[*nb] = total;
       (*nb)++;
+      *have |= 1ull << want[i].frag;
       got++;
     } else {
       free(buf);
@@ -344,7 +425,7 @@ static int fl__fetch(fl_client_t *c, uint32_t pg, const char *study, const char 
 
 /* Decodes what was fetched. 0 and the object, FL_EUNAVAIL if more
  * fragments are needed, or another error. */
-static int fl__try_decode(fl_client_t *c, uint8_t **bufs, size_t *lens, int nb, uint8_t **out,
+static int fl__try_decode(const fl__epoch_t *e, uint8_t **bufs, size_t *lens, int nb, uint8_t **out,
                           size_t *len, fl_errmsg_t *em) {
   if (nb == 0)
     return FL_EUNAVAIL;
@@ -362,7 +443,7 @@ static int fl__try_decode(fl_client_t *c, uint8_t **bufs, size_t *lens, int nb, 
     return -ENOMEM;
   size_t got = 0;
   fl_ec_report_t rep;
-  int rc = fl_ec_decode(c->ec, in, nb, o, osize ? osize : 1, &got, &rep, em);
+  int rc = fl_ec_decode(e->ec, in, nb, o, osize ? osize : 1, &got, &rep, em);
   if (rc) {
     free(o);
     return rc;
@@ -375,20 +456,23 @@ static int fl__try_decode(fl_client_t *c, uint8_t **bufs, size_t *lens, int nb, 
   return 0;
 }
 
-/* Reads one instance. hint (may be NULL) is its scan entry: which node
- * holds which fragment and their size. Without it, placement positions. */
-static int fl__read(fl_client_t *c, uint32_t pg, const int *place_ni, const char *study,
+/* Reads one instance. hint (may be NULL) is its scan entry: which node of
+ * ps->ask holds which fragment, and their size. Without it, the current
+ * positions (data first, then parity), then for fragments still missing
+ * the positions of the earlier maps (a fragment not yet moved). */
+static int fl__read(fl_client_t *c, const fl__pgset_t *ps, const char *study,
                     const char *series, const char *sop, const fl__inst_t *hint, uint8_t **out,
                     size_t *len, fl_errmsg_t *em) {
-  unsigned k = c->map.policy.k, width = c->map.policy.k + c->map.policy.m;
-  fl__want_t first[FL_EC_MAX_FRAGS], rest[FL_EC_MAX_FRAGS];
+  const fl__epoch_t *e = ps->e;
+  unsigned k = e->map.policy.k, width = e->map.policy.k + e->map.policy.m;
+  fl__want_t first[FL_EC_MAX_FRAGS] = {{0}}, rest[FL_EC_MAX_FRAGS] = {{0}};
   int nf = 0, nr = 0;
   if (hint) {
     unsigned need = hint->pub.replicated ? 1 : k;
     for (unsigned f = 0; f < width; f++) {
       if (hint->holder[f] < 0)
         continue;
-      fl__want_t w = {(int)f, hint->holder[f]};
+      fl__want_t w = {(int)f, ps->ask[hint->holder[f]]};
       if ((unsigned)nf < need)
         first[nf++] = w;
       else
@@ -396,7 +480,7 @@ static int fl__read(fl_client_t *c, uint32_t pg, const int *place_ni, const char
     }
   } else {
     for (unsigned f = 0; f < width; f++) {
-      fl__want_t w = {(int)f, place_ni[f]};
+      fl__want_t w = {(int)f, ps->pos[f]};
       if (f < k)
         first[nf++] = w;
       else
@@ -406,16 +490,39 @@ static int fl__read(fl_client_t *c, uint32_t pg, const int *place_ni, const char
   uint8_t *bufs[FL_EC_MAX_FRAGS * 2];
   size_t lens[FL_EC_MAX_FRAGS * 2];
   int nb = 0, ferr = 0;
+  uint64_t have = 0;
   fl_errmsg_t fem = {{0}};
   uint64_t fsize = hint ? hint->fsize : 0;
-  fl__fetch(c, pg, study, series, sop, first, nf, fsize, bufs, lens, &nb, &ferr, &fem);
+  fl__fetch(c, ps->pg, study, series, sop, first, nf, fsize, bufs, lens, &nb, &have, &ferr, &fem);
   fl_errmsg_t dem = {{0}};
-  int rc = fl__try_decode(c, bufs, lens, nb, out, len, &dem);
+  int rc = fl__try_decode(e, bufs, lens, nb, out, len, &dem);
   if (rc && nr) {
     /* Degraded: a data fragment is missing or bad; read the others. */
-    fl__fetch(c, pg, study, series, sop, rest, nr, fsize, bufs, lens, &nb, &ferr, &fem);
+    fl__fetch(c, ps->pg, study, series, sop, rest, nr, fsize, bufs, lens, &nb, &have, &ferr,
+              &fem);
     dem.msg[0] = '\0';
-    rc = fl__try_decode(c, bufs, lens, nb, out, len, &dem);
+    rc = fl__try_decode(e, bufs, lens, nb, out, len, &dem);
+  }
+  /* Rebalancing: a fragment not on its current holder may still be on the
+   * one an earlier map gave it. Their failures are not this read's
+   * errors (they may be gone for good). */
+  for (unsigned h = 0; rc && !hint && h < ps->nprev && nb < FL_EC_MAX_FRAGS; h++) {
+    fl__want_t more[FL_EC_MAX_FRAGS];
+    int nm = 0;
+    for (unsigned f = 0; f < ps->pw[h] && f < width; f++)
+      if (!(have >> f & 1) && ps->ppos[h][f] != ps->pos[f])
+        more[nm++] = (fl__want_t){(int)f, ps->ppos[h][f]};
+    if (nm > FL_EC_MAX_FRAGS - nb)
+      nm = FL_EC_MAX_FRAGS - nb;
+    if (!nm)
+      continue;
+    int xerr = 0;
+    fl_errmsg_t xem = {{0}};
+    if (fl__fetch(c, ps->pg, study, series, sop, more, nm, 0, bufs, lens, &nb, &have, &xerr,
+                  &xem) == 0)
+      continue;
+    dem.msg[0] = '\0';
+    rc = fl__try_decode(e, bufs, lens, nb, out, len, &dem);
   }
   for (int i = 0; i < nb; i++)
     free(bufs[i]);
@@ -438,6 +545,30 @@ static int fl__read(fl_client_t *c, uint32_t pg, const int *place_ni, const char
   return 0;
 }
 
+static int fl__get(fl_client_t *c, const fl__view_t *v, const char *study, const char *series,
+                   const char *sop, void **out, size_t *len, fl_errmsg_t *em) {
+  int rc;
+  if (!series) {
+    fl__scan_t s;
+    if ((rc = fl__scan_study(c, v, study, 0, &s, em)) != 0)
+      return rc;
+    rc = fl_errf(em, FL_ENOTFOUND, "no instance %s in study %s (tenant %s)", sop, study,
+                 c->tenant);
+    for (size_t i = 0; i < s.n; i++)
+      if (strcmp(s.inst[i].pub.sop_uid, sop) == 0 && s.inst[i].visible) {
+        rc = fl__read(c, &s.ps, study, s.inst[i].pub.series_uid, sop, &s.inst[i],
+                      (uint8_t **)out, len, em);
+        break;
+      }
+    fl__scan_free(&s);
+    return rc;
+  }
+  fl__pgset_t ps;
+  if ((rc = fl__pgset(c, v, study, &ps, em)) != 0)
+    return rc;
+  return fl__read(c, &ps, study, series, sop, NULL, (uint8_t **)out, len, em);
+}
+
 int fl_client_get(fl_client_t *c, const char *study, const char *series, const char *sop,
                   void **out, size_t *len, fl_errmsg_t *em) {
   int rc;
@@ -445,26 +576,10 @@ int fl_client_get(fl_client_t *c, const char *study, const char *series, const c
       (rc = fl__cl_check_uid("SOP instance UID", sop, em)) != 0 ||
       (series && (rc = fl__cl_check_uid("series UID", series, em)) != 0))
     return rc;
-  if (!series) {
-    fl__scan_t s;
-    if ((rc = fl__scan_study(c, study, 0, &s, em)) != 0)
-      return rc;
-    rc = fl_errf(em, FL_ENOTFOUND, "no instance %s in study %s (tenant %s)", sop, study,
-                 c->tenant);
-    for (size_t i = 0; i < s.n; i++)
-      if (strcmp(s.inst[i].pub.sop_uid, sop) == 0 && s.inst[i].visible) {
-        rc = fl__read(c, s.pg, s.ni, study, s.inst[i].pub.series_uid, sop, &s.inst[i],
-                      (uint8_t **)out, len, em);
-        break;
-      }
-    fl__scan_free(&s);
-    return rc;
-  }
-  uint32_t pg;
-  int ni[FL_MAP_WIDTH_MAX];
-  if ((rc = fl__cl_place(c, study, &pg, ni, em)) != 0)
-    return rc;
-  return fl__read(c, pg, ni, study, series, sop, NULL, (uint8_t **)out, len, em);
+  fl__view_t *v = fl__cl_view_get(c);
+  rc = fl__get(c, v, study, series, sop, out, len, em);
+  fl__cl_view_put(v);
+  return rc;
 }
 
 /* ---- listing -------------------------------------------------------------- */
@@ -472,7 +587,9 @@ int fl_client_get(fl_client_t *c, const char *study, const char *series, const c
 int fl_study_list(fl_client_t *c, const char *study, fl_study_listing_t *out, fl_errmsg_t *em) {
   memset(out, 0, sizeof *out);
   fl__scan_t s;
-  int rc = fl__scan_study(c, study, 0, &s, em);
+  fl__view_t *v = fl__cl_view_get(c);
+  int rc = fl__scan_study(c, v, study, 0, &s, em);
+  fl__cl_view_put(v);
   if (rc)
     return rc;
   out->inst = calloc(s.n ? s.n : 1, sizeof *out->inst);
@@ -538,7 +655,7 @@ static void fl__sget_job(void *arg) {
     size_t len = 0;
     fl_errmsg_t em = {{0}};
     fl__inst_t *in = j->in;
-    int rc = fl__read(g->c, g->scan->pg, g->scan->ni, in->pub.study_uid, in->pub.series_uid,
+    int rc = fl__read(g->c, &g->scan->ps, in->pub.study_uid, in->pub.series_uid,
                       in->pub.sop_uid, in, &data, &len, &em);
     if (rc) {
       fl__sget_fail(g, rc, &em);
@@ -590,7 +707,8 @@ static int fl__study_get(fl_client_t *c, const char *study, fl_study_instance_cb
   fl__scan_t q, s;
   memset(&s, 0, sizeof s);
   fl__sjob_t first = {&g, NULL};
-  int rc = fl__scan_study(c, study, FL__QUICK_LOOK, &q, em);
+  fl__view_t *v = fl__cl_view_get(c);
+  int rc = fl__scan_study(c, v, study, FL__QUICK_LOOK, &q, em);
   if (rc) {
     if (em)
       em->msg[0] = '\0';
@@ -606,7 +724,7 @@ static int fl__study_get(fl_client_t *c, const char *study, fl_study_instance_cb
   }
   fl__sjob_t *jobs = NULL;
   size_t nj = 0;
-  if ((rc = fl__scan_study(c, study, 0, &s, em)) != 0)
+  if ((rc = fl__scan_study(c, v, study, 0, &s, em)) != 0)
     goto out;
   jobs = calloc(s.n ? s.n : 1, sizeof *jobs);
   if (!jobs) {
@@ -643,6 +761,7 @@ out:
   free(jobs);
   fl__scan_free(&q);
   fl__scan_free(&s);
+  fl__cl_view_put(v);
   return rc;
 }
 
@@ -700,49 +819,59 @@ int fl_study_get_to_dir(fl_client_t *c, const char *study, const char *dir,
 
 /* ---- delete --------------------------------------------------------------- */
 
-int fl_study_delete(fl_client_t *c, const char *study, uint64_t *instances, fl_errmsg_t *em) {
-  if (instances)
-    *instances = 0;
+/* Deletes on every node that listed anything of the study: the current
+ * placement and the earlier holders, so a fragment not yet moved (or
+ * moved but not yet dropped) does not survive the delete. An earlier
+ * holder that cannot be reached does not fail the call (it may be gone
+ * for good); one of the current placement does. */
+static int fl__delete(fl_client_t *c, const fl__view_t *v, const char *study,
+                      uint64_t *instances, fl_errmsg_t *em) {
   fl__scan_t s;
-  int rc = fl__scan_study(c, study, 0, &s, em);
+  int rc = fl__scan_study(c, v, study, 0, &s, em);
   if (rc)
     return rc;
-  uint32_t w = fl_place_width(c->place);
-  /* Per node of the group: the (series, sop) keys it holds anything of. */
-  const char **ser = calloc((s.n ? s.n : 1) * w, sizeof *ser);
-  const char **sop = calloc((s.n ? s.n : 1) * w, sizeof *sop);
-  fl__ftask_t t[FL_MAP_WIDTH_MAX];
+  unsigned na = s.ps.nask;
+  /* Per asked node: the (series, sop) keys it holds anything of. */
+  const char **ser = calloc((s.n ? s.n : 1) * na, sizeof *ser);
+  const char **sop = calloc((s.n ? s.n : 1) * na, sizeof *sop);
+  fl__ftask_t *t = calloc(na, sizeof *t);
   fl_latch_t l;
   fl_latch_init(&l);
-  if (!ser || !sop) {
+  if (!ser || !sop || !t) {
     rc = -ENOMEM;
     goto out;
   }
   size_t nt = 0;
-  for (uint32_t p = 0; p < w; p++) {
-    int ni = s.ni[p];
-    fl__cl_task_init(&t[nt], c, &l, FL__OP_DEL, ni);
-    t[nt].key = (fl_nc_key_t){s.pg, c->tenant, study, NULL, NULL, 0};
-    t[nt].del_series = ser + (size_t)p * s.n;
-    t[nt].del_sop = sop + (size_t)p * s.n;
+  for (unsigned a = 0; a < na; a++) {
+    fl__cl_task_init(&t[nt], c, &l, FL__OP_DEL, s.ps.ask[a]);
+    t[nt].key = (fl_nc_key_t){s.ps.pg, c->tenant, study, NULL, NULL, 0};
+    t[nt].del_series = ser + (size_t)a * s.n;
+    t[nt].del_sop = sop + (size_t)a * s.n;
     size_t n = 0;
     for (size_t i = 0; i < s.n; i++)
-      for (int f = 0; f < FL_EC_MAX_FRAGS; f++)
-        if (s.inst[i].holder[f] == ni) {
-          ser[(size_t)p * s.n + n] = s.inst[i].pub.series_uid;
-          sop[(size_t)p * s.n + n] = s.inst[i].pub.sop_uid;
-          n++;
-          break;
-        }
+      if (s.inst[i].on >> a & 1) {
+        ser[(size_t)a * s.n + n] = s.inst[i].pub.series_uid;
+        sop[(size_t)a * s.n + n] = s.inst[i].pub.sop_uid;
+        n++;
+      }
     t[nt].del_n = n;
     if (n)
       nt++;
   }
   fl__cl_run_tasks(c, t, nt, &l);
-  for (size_t i = 0; i < nt; i++)
-    if (t[i].rc && !rc)
-      rc = fl_errf(em, t[i].rc, "deleting on node %u: %s", c->map.nodes[t[i].ni].id,
+  for (size_t i = 0; i < nt; i++) {
+    if (!t[i].rc)
+      continue;
+    int current = 0;
+    for (unsigned p = 0; p < s.ps.w; p++)
+      current |= t[i].np == s.ps.pos[p];
+    if (!current)
+      fl_warn("client", "deleting %s on node %u (an earlier holder): %s", study,
+              t[i].np->id, fl_errmsg_str(&t[i].em, t[i].rc));
+    else if (!rc)
+      rc = fl_errf(em, t[i].rc, "deleting on node %u: %s", t[i].np->id,
                    fl_errmsg_str(&t[i].em, t[i].rc));
+  }
   if (!rc && s.nodes_down)
     rc = fl_errf(em, FL_EUNAVAIL,
                  "%u node(s) of the study's group did not answer and keep their fragments; "
@@ -752,9 +881,19 @@ int fl_study_delete(fl_client_t *c, const char *study, uint64_t *instances, fl_e
     *instances = s.n;
 out:
   fl_latch_destroy(&l);
+  free(t);
   free(ser);
   free(sop);
   fl__scan_free(&s);
+  return rc;
+}
+
+int fl_study_delete(fl_client_t *c, const char *study, uint64_t *instances, fl_errmsg_t *em) {
+  if (instances)
+    *instances = 0;
+  fl__view_t *v = fl__cl_view_get(c);
+  int rc = fl__delete(c, v, study, instances, em);
+  fl__cl_view_put(v);
   return rc;
 }
 
@@ -794,22 +933,51 @@ static int fl__summary_cmp(const void *a, const void *b) {
                 ((const fl_study_summary_t *)b)->study_uid);
 }
 
+/* The nodes of the current map, then those only earlier maps of v name
+ * (they may still hold a study whose every fragment moved). *ncur: how
+ * many are current. A malloc'd array, NULL on -ENOMEM. */
+static fl__npool_t **fl__all_nodes(const fl__view_t *v, uint32_t *n, uint32_t *ncur) {
+  uint32_t cap = v->cur->map.node_count;
+  for (unsigned h = 0; h < v->nprev; h++)
+    cap += v->prev[h]->map.node_count;
+  fl__npool_t **all = malloc((cap ? cap : 1) * sizeof *all);
+  if (!all)
+    return NULL;
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < v->cur->map.node_count; i++)
+    all[k++] = v->cur->np[i];
+  *ncur = k;
+  for (unsigned h = 0; h < v->nprev; h++)
+    for (uint32_t i = 0; i < v->prev[h]->map.node_count; i++) {
+      uint32_t id = v->prev[h]->map.nodes[i].id;
+      int seen = fl__cl_node_index(v->cur, id) >= 0;
+      for (unsigned g = 0; g < h && !seen; g++)
+        seen = fl__cl_node_index(v->prev[g], id) >= 0;
+      if (!seen)
+        all[k++] = v->prev[h]->np[i];
+    }
+  *n = k;
+  return all;
+}
+
 int fl_client_list_studies(fl_client_t *c, fl_study_summary_t **out, size_t *count,
                            unsigned *nodes_down, fl_errmsg_t *em) {
   *out = NULL;
   *count = 0;
-  uint32_t n = c->map.node_count;
+  fl__view_t *view = fl__cl_view_get(c);
+  uint32_t n = 0, ncur = 0;
+  fl__npool_t **np = fl__all_nodes(view, &n, &ncur);
   fl__ftask_t *t = calloc(n ? n : 1, sizeof *t);
   fl__svec_t *v = calloc(n ? n : 1, sizeof *v);
   int rc = 0;
-  if (!t || !v) {
+  if (!np || !t || !v) {
     rc = -ENOMEM;
     goto out;
   }
   fl_latch_t l;
   fl_latch_init(&l);
   for (uint32_t i = 0; i < n; i++) {
-    fl__cl_task_init(&t[i], c, &l, FL__OP_LIST, (int)i);
+    fl__cl_task_init(&t[i], c, &l, FL__OP_LIST, np[i]);
     /* An empty study UID asks the node for the tenant's distinct studies
      * (docs/wire-protocol.md, LIST). */
     t[i].key = (fl_nc_key_t){0, c->tenant, "", NULL, NULL, 0};
@@ -821,7 +989,7 @@ int fl_client_list_studies(fl_client_t *c, fl_study_summary_t **out, size_t *cou
   size_t total = 0;
   unsigned down = 0, first = n;
   for (uint32_t i = 0; i < n; i++) {
-    if (t[i].rc) {
+    if (t[i].rc && i < ncur) {
       down++;
       if (first == n)
         first = i;
@@ -830,7 +998,7 @@ int fl_client_list_studies(fl_client_t *c, fl_study_summary_t **out, size_t *cou
   }
   if (nodes_down)
     *nodes_down = down;
-  if (down == n && n) {
+  if (down == ncur && ncur) {
     rc = fl_errf(em, t[first].rc, "no node answered: %s",
                  fl_errmsg_str(&t[first].em, t[first].rc));
     goto out;
@@ -859,5 +1027,7 @@ out:
       free(v[i].v);
   free(v);
   free(t);
+  free(np);
+  fl__cl_view_put(view);
   return rc;
 }

@@ -16,6 +16,7 @@
 #include "fl_dicom.h"
 #include "fl_gen.h"
 #include "fl_itest.h"
+#include "fl_itest_study.h"
 #include "fl_test.h"
 
 #define NNODES 6
@@ -24,69 +25,13 @@ static fl_itest_node_t nodes[NNODES];
 static char spec[1024];
 static fl_client_t *cl;
 
-typedef struct obj {
-  uint8_t *buf;
-  size_t len;
-  fl_dicom_info_t di;
-} obj_t;
-
-typedef struct study {
-  obj_t *o;
-  size_t n;
-  char uid[FL_UID_BUF];
-} study_t;
-
-static void make_study(study_t *s, int modality, uint32_t n, uint64_t seed) {
-  fl_gen_opts_t g = {0};
-  g.modality = modality;
-  g.instances = n;
-  g.seed = seed;
-  FL_CHECK_OK(fl_gen_opts_check(&g, NULL));
-  s->n = fl_gen_instance_count(&g);
-  s->o = calloc(s->n, sizeof *s->o);
-  fl_gen_study_uid(&g, s->uid);
-  for (size_t i = 0; i < s->n; i++) {
-    FL_CHECK_OK(fl_gen_instance(&g, (uint32_t)i, &s->o[i].buf, &s->o[i].len, NULL));
-    FL_CHECK_OK(fl_dicom_parse(s->o[i].buf, s->o[i].len, &s->o[i].di, NULL));
-  }
-}
-
-static void free_study(study_t *s) {
-  for (size_t i = 0; i < s->n; i++)
-    free(s->o[i].buf);
-  free(s->o);
-}
-
-static obj_t *find(study_t *s, const char *sop) {
-  for (size_t i = 0; i < s->n; i++)
-    if (strcmp(s->o[i].di.sop_uid, sop) == 0)
-      return &s->o[i];
-  return NULL;
-}
-
-typedef struct seen {
-  study_t *s;
-  size_t count;
-  int bad;
-} seen_t;
-
-static int check_cb(void *arg, const fl_instance_t *in, const void *data, size_t len) {
-  seen_t *v = arg;
-  obj_t *o = find(v->s, in->sop_uid);
-  if (!o || o->len != len || memcmp(o->buf, data, len) != 0 || in->size != len) {
-    fprintf(stderr, "instance %s differs from what was put\n", in->sop_uid);
-    v->bad++;
-  }
-  v->count++;
-  return 0;
-}
 
 /* Every listed instance reads back byte-exact; returns how many. */
-static size_t check_study(study_t *s) {
-  seen_t v = {s, 0, 0};
+static size_t check_study(fl_itest_study_t *s) {
+  fl_itest_seen_t v = {s, 0, 0};
   fl_study_get_stats_t st;
   fl_errmsg_t em = {{0}};
-  int rc = fl_study_get(cl, s->uid, check_cb, &v, &st, &em);
+  int rc = fl_study_get(cl, s->uid, fl_itest_study_check_cb, &v, &st, &em);
   if (rc != 0 && rc != FL_ENOTFOUND)
     FL__FAIL("study get: %s: %s", fl_err_name(rc), fl_errmsg_str(&em, rc));
   FL_CHECK_EQ(v.bad, 0);
@@ -106,7 +51,7 @@ static void start_node(int i) {
   FL_CHECK_OK(fl_itest_node_start(&nodes[i], nodes[i].dir, extra));
 }
 
-static study_t ct, sr;
+static fl_itest_study_t ct, sr;
 
 static void test_roundtrip(void) {
   fl_errmsg_t em = {{0}};
@@ -131,8 +76,8 @@ static void test_roundtrip(void) {
   FL_CHECK_EQ(l.count, ct.n);
   for (size_t i = 0; i < l.count; i++) {
     FL_CHECK_EQ(l.inst[i].frags_present, 6);
-    FL_CHECK(find(&ct, l.inst[i].sop_uid) != NULL);
-    FL_CHECK_EQ(l.inst[i].size, find(&ct, l.inst[i].sop_uid)->len);
+    FL_CHECK(fl_itest_study_find(&ct, l.inst[i].sop_uid) != NULL);
+    FL_CHECK_EQ(l.inst[i].size, fl_itest_study_find(&ct, l.inst[i].sop_uid)->len);
     FL_CHECK_STR(l.inst[i].modality, "CT");
   }
   fl_study_listing_free(&l);
@@ -197,8 +142,8 @@ static void test_degraded(void) {
   fl_study_listing_free(&l);
 
   /* 4 of 6 up, min_write 5: refused, and nothing becomes visible. */
-  study_t b;
-  make_study(&b, FL_GEN_CT, 2, 99);
+  fl_itest_study_t b;
+  fl_itest_study_make(&b, FL_GEN_CT, 2, 99);
   fl_put_result_t r;
   FL_CHECK_ERR(fl_client_put(cl, b.o[0].buf, b.o[0].len, &r, &em), FL_EQUORUM);
   FL_CHECK(strstr(em.msg, "needed") != NULL);
@@ -213,11 +158,11 @@ static void test_degraded(void) {
   FL_CHECK_OK(fl_client_put(cl, b.o[1].buf, b.o[1].len, &r, &em));
   FL_CHECK_EQ(r.frags_missing, 0);
   FL_CHECK_EQ(check_study(&b), 2);
-  free_study(&b);
+  fl_itest_study_free(&b);
 }
 
 typedef struct putter {
-  study_t *s;
+  fl_itest_study_t *s;
   int *rc;
   volatile int done;
 } putter_t;
@@ -233,7 +178,7 @@ static void *put_thread(void *arg) {
 }
 
 /* The listed instances are exactly the acknowledged ones, all readable. */
-static void check_visible(study_t *s, const int *rc) {
+static void check_visible(fl_itest_study_t *s, const int *rc) {
   fl_study_listing_t l;
   fl_errmsg_t em = {{0}};
   FL_CHECK_OK(fl_study_list(cl, s->uid, &l, &em));
@@ -242,7 +187,7 @@ static void check_visible(study_t *s, const int *rc) {
     ok += rc[i] == 0;
   FL_CHECK_EQ(l.count, ok);
   for (size_t i = 0; i < l.count; i++) {
-    obj_t *o = find(s, l.inst[i].sop_uid);
+    fl_itest_obj_t *o = fl_itest_study_find(s, l.inst[i].sop_uid);
     FL_CHECK(o != NULL);
     FL_CHECK_EQ(rc[o - s->o], 0);
   }
@@ -251,8 +196,8 @@ static void check_visible(study_t *s, const int *rc) {
 }
 
 static void test_kill_during_put(void) {
-  study_t c;
-  make_study(&c, FL_GEN_CT, 40, 1234);
+  fl_itest_study_t c;
+  fl_itest_study_make(&c, FL_GEN_CT, 40, 1234);
   int *rc = calloc(c.n, sizeof *rc);
   putter_t p = {&c, rc, 0};
   pthread_t th;
@@ -276,7 +221,7 @@ static void test_kill_during_put(void) {
   start_node(3);
   check_visible(&c, rc);
   free(rc);
-  free_study(&c);
+  fl_itest_study_free(&c);
 }
 
 static void test_delete(void) {
@@ -315,9 +260,9 @@ static int collect_study(void *arg, const Fl__ListEntry *e) {
  * pages of 2 as in one page, and together every study of the tenant. */
 static void test_enumeration(void) {
   fl_errmsg_t em = {{0}};
-  study_t s[7];
+  fl_itest_study_t s[7];
   for (int i = 0; i < 7; i++) {
-    make_study(&s[i], FL_GEN_SR, 1, 50 + (uint64_t)i);
+    fl_itest_study_make(&s[i], FL_GEN_SR, 1, 50 + (uint64_t)i);
     FL_CHECK_OK(fl_client_put(cl, s[i].o[0].buf, s[i].o[0].len, NULL, &em));
   }
   int found[7] = {0};
@@ -359,7 +304,7 @@ static void test_enumeration(void) {
   }
   free(ss);
   for (int i = 0; i < 7; i++)
-    free_study(&s[i]);
+    fl_itest_study_free(&s[i]);
 }
 
 static void test_bad_input(void) {
@@ -367,7 +312,7 @@ static void test_bad_input(void) {
   static const char junk[] = "this is not a DICOM file at all";
   FL_CHECK_ERR(fl_client_put(cl, junk, sizeof junk, NULL, &em), FL_ENOTDICOM);
   fl_client_t *x = NULL;
-  fl_client_opts_t o = {"static:4+2:127.0.0.1:1", NULL, 0, 0, 0};
+  fl_client_opts_t o = {"static:4+2:127.0.0.1:1", NULL, 0, 0, 0, 0};
   FL_CHECK_ERR(fl_client_open(&x, &o, &em), FL_EUNAVAIL);
   o.coord = spec;
   o.tenant = "Bad Tenant";
@@ -392,13 +337,13 @@ int main(void) {
     off += (size_t)snprintf(spec + off, sizeof spec - off, "%s127.0.0.1:%d", i ? "," : "",
                             nodes[i].port);
   }
-  fl_client_opts_t o = {spec, "hosp-a", 0, 0, 5000};
+  fl_client_opts_t o = {spec, "hosp-a", 0, 0, 5000, 0};
   fl_errmsg_t em = {{0}};
   int rc = fl_client_open(&cl, &o, &em);
   if (rc)
     FL__FAIL("open: %s", fl_errmsg_str(&em, rc));
-  make_study(&ct, FL_GEN_CT, 12, 7);
-  make_study(&sr, FL_GEN_SR, 1, 8);
+  fl_itest_study_make(&ct, FL_GEN_CT, 12, 7);
+  fl_itest_study_make(&sr, FL_GEN_SR, 1, 8);
   FL_RUN(test_roundtrip);
   FL_RUN(test_immutable);
   FL_RUN(test_degraded);
@@ -407,8 +352,8 @@ int main(void) {
   FL_RUN(test_enumeration);
   FL_RUN(test_bad_input);
   fl_client_close(cl);
-  free_study(&ct);
-  free_study(&sr);
+  fl_itest_study_free(&ct);
+  fl_itest_study_free(&sr);
   for (int i = 0; i < NNODES; i++)
     fl_proc_stop(&nodes[i].proc, SIGTERM, 20000);
   fl_proc_rmtree(dir);

@@ -42,6 +42,17 @@ int fl_itest_connect(const fl_itest_node_t *n, fl_wire_conn_t *c) {
   return fl_wire_conn_open(c, "127.0.0.1", (uint16_t)n->port, 5000, NULL, NULL);
 }
 
+int fl_itest_coord_list(const fl_itest_node_t *co, fl_map_t *map, fl_cc_status_t **st,
+                        uint32_t *n) {
+  fl_wire_conn_t c;
+  int rc = fl_itest_connect(co, &c);
+  if (rc)
+    return rc;
+  rc = fl_cc_list(&c, map, st, n, NULL);
+  fl_wire_conn_close(&c);
+  return rc;
+}
+
 void fl_itest_fill(uint8_t *b, size_t n, uint32_t seed) {
   uint32_t x = seed * 2654435761u + 1;
   for (size_t i = 0; i < n; i++) {

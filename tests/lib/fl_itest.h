@@ -4,6 +4,7 @@
 #ifndef FL_ITEST_H
 #define FL_ITEST_H
 
+#include "fl_cc.h"
 #include "fl_nc.h"
 #include "fl_proc.h"
 
@@ -24,6 +25,11 @@ int fl_itest_coord_start(fl_itest_node_t *n, const char *dir, const char *const 
 
 /* Connects to the node (5 s timeout per call). */
 int fl_itest_connect(const fl_itest_node_t *n, fl_wire_conn_t *c);
+
+/* ADMIN_LIST_NODES on the coordinator co, on a connection of its own: 0
+ * with map and *st the caller's (fl_map_free, free), else an error. */
+int fl_itest_coord_list(const fl_itest_node_t *co, fl_map_t *map, fl_cc_status_t **st,
+                        uint32_t *n);
 
 /* Fills b with n pseudo-random bytes determined by seed (xorshift32), so a
  * test can regenerate what it wrote instead of keeping it. */

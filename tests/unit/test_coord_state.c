@@ -1,7 +1,9 @@
 /* Unit tests of the coordinator's state machine, with time passed in:
  * registration and id rules, grace periods (down, then out, held back at
- * k+m), the refusal rule, admin changes, policy changes, and that a refused
- * change leaves the map byte-identical with its epoch. */
+ * k+m), the refusal rule, admin changes, policy changes, that a refused
+ * change leaves the map byte-identical with its epoch, the nodes' repair
+ * figures (kept, never an epoch, gone with a down node), the remove rule,
+ * and the repair figures' trip through protobuf and ADMIN_LIST_NODES. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +125,7 @@ static void test_grace_periods(void) {
     reg(&st, 0, "dc1", i, 0);
   uint64_t e = st.map.epoch;
   /* Heartbeats record figures, never bump the epoch. */
-  fl_coord_hb_t hb = {1, 10 * GIB, 5000, 7, 0};
+  fl_coord_hb_t hb = {1, 10 * GIB, 5000, 7, 0, {0}};
   FL_CHECK_EQ(fl_coord_heartbeat(&st, &hb, 500, NULL), 0);
   FL_CHECK_EQ(fl_coord_live(&st, 1)->used_bytes, 5000);
   FL_CHECK_EQ(st.map.epoch, e);
@@ -205,10 +207,11 @@ static void test_admin(void) {
   CHECK_REFUSED_UNCHANGED(&st, fl_coord_set_weight(&st, 6, 0, &em), FL_EREFUSED);
   /* Remove: an in node is refused; an out node still holding data too. */
   CHECK_REFUSED_UNCHANGED(&st, fl_coord_remove(&st, 6, &em), FL_EREFUSED);
-  fl_coord_hb_t hb = {7, GIB, 100, 3, 0};
+  fl_coord_hb_t hb = {7, GIB, 100, 3, 0, {0}};
   fl_coord_heartbeat(&st, &hb, 10, NULL);
   CHECK_REFUSED_UNCHANGED(&st, fl_coord_remove(&st, 7, &em), FL_EREFUSED);
-  FL_CHECK(strstr(em.msg, "still holds 3 fragment(s)") != NULL);
+  FL_CHECK(strstr(em.msg, "node 7 is up and still holds 3 fragment(s); drain it first "
+                  "(filmless node drain 7 --wait)") != NULL);
   hb.objects = 0;
   fl_coord_heartbeat(&st, &hb, 20, NULL);
   FL_CHECK_EQ(apply(&st, fl_coord_remove(&st, 7, &em)), 1);
@@ -300,7 +303,7 @@ static void test_restart(void) {
   init(&st, 4, 2, 0);
   for (int i = 0; i < 8; i++)
     reg(&st, 0, "dc1", i, 0);
-  fl_coord_hb_t hb = {1, GIB, 0, 0, 0};
+  fl_coord_hb_t hb = {1, GIB, 0, 0, 0, {0}};
   for (uint32_t id = 1; id <= 7; id++) {
     hb.id = id;
     fl_coord_heartbeat(&st, &hb, OUT, NULL);
@@ -328,6 +331,203 @@ static void test_restart(void) {
   fl_coord_state_free(&st2);
 }
 
+static fl_cc_repair_t figures(uint32_t seed) {
+  fl_cc_repair_t r = {seed, seed + 1, seed + 2, UINT64_C(1) << 40 | seed, seed + 4, seed + 5,
+                      seed + 6, seed + 7, seed + 8, seed + 9, seed + 10, seed + 11, seed + 12};
+  return r;
+}
+
+static void check_same(const fl_cc_repair_t *a, const fl_cc_repair_t *b) {
+  FL_CHECK_EQ(a->pgs_led, b->pgs_led);
+  FL_CHECK_EQ(a->pgs_degraded, b->pgs_degraded);
+  FL_CHECK_EQ(a->min_survivors, b->min_survivors);
+  FL_CHECK_EQ(a->bytes_left, b->bytes_left);
+  FL_CHECK_EQ(a->fragments_left, b->fragments_left);
+  FL_CHECK_EQ(a->rate_bytes_per_s, b->rate_bytes_per_s);
+  FL_CHECK_EQ(a->bytes_done, b->bytes_done);
+  FL_CHECK_EQ(a->fragments_rebuilt, b->fragments_rebuilt);
+  FL_CHECK_EQ(a->fragments_copied, b->fragments_copied);
+  FL_CHECK_EQ(a->fragments_dropped, b->fragments_dropped);
+  FL_CHECK_EQ(a->deletes_propagated, b->deletes_propagated);
+  FL_CHECK_EQ(a->epoch, b->epoch);
+  FL_CHECK_EQ(a->passes, b->passes);
+}
+
+static int all_zero(const fl_cc_repair_t *r) {
+  static const fl_cc_repair_t z;
+  return memcmp(r, &z, sizeof z) == 0;
+}
+
+static void test_repair_figures(void) {
+  fl_coord_state_t st;
+  init(&st, 2, 1, 0);
+  for (int i = 0; i < 5; i++)
+    reg(&st, 0, "dc1", i, 0);
+  uint64_t e = st.map.epoch;
+  /* Kept as sent, per node, and never an epoch. */
+  fl_coord_hb_t hb = {1, GIB, 10, 2, 0, figures(100)};
+  FL_CHECK_EQ(fl_coord_heartbeat(&st, &hb, 100, NULL), 0);
+  hb.id = 2;
+  hb.repair = figures(200);
+  FL_CHECK_EQ(fl_coord_heartbeat(&st, &hb, 100, NULL), 0);
+  FL_CHECK_EQ(st.map.epoch, e);
+  fl_cc_repair_t want = figures(100);
+  check_same(&fl_coord_live(&st, 1)->repair, &want);
+  want = figures(200);
+  check_same(&fl_coord_live(&st, 2)->repair, &want);
+  /* New figures replace the old ones, still without an epoch. */
+  hb.repair.bytes_left = 7;
+  FL_CHECK_EQ(fl_coord_heartbeat(&st, &hb, 200, NULL), 0);
+  FL_CHECK_EQ(fl_coord_live(&st, 2)->repair.bytes_left, 7);
+  FL_CHECK_EQ(st.map.epoch, e);
+  /* Node 1 goes silent: down, and its figures leave with it. Node 2 stays. */
+  for (uint32_t id = 2; id <= 5; id++) {
+    hb.id = id;
+    FL_CHECK_EQ(fl_coord_heartbeat(&st, &hb, DOWN, NULL), 0);
+  }
+  FL_CHECK_EQ(apply(&st, fl_coord_tick(&st, DOWN + 100, NULL, NULL)), 1);
+  FL_CHECK_EQ(node(&st, 1)->state, FL_NODE_IN);
+  FL_CHECK(all_zero(&fl_coord_live(&st, 1)->repair));
+  FL_CHECK_EQ(fl_coord_live(&st, 2)->repair.bytes_left, 7);
+  /* Back up: its next heartbeat reports again. */
+  hb.id = 1;
+  hb.repair = figures(300);
+  FL_CHECK_EQ(apply(&st, fl_coord_heartbeat(&st, &hb, DOWN + 200, NULL)), 1);
+  FL_CHECK_EQ(node(&st, 1)->state, FL_NODE_UP | FL_NODE_IN);
+  want = figures(300);
+  check_same(&fl_coord_live(&st, 1)->repair, &want);
+  /* A down transition whose persistence fails (abort) clears nothing of an
+   * up node, and leaves the node up with its figures. */
+  FL_CHECK_EQ(fl_coord_tick(&st, 10 * DOWN, NULL, NULL), 1);
+  fl_coord_abort(&st);
+  FL_CHECK_EQ(node(&st, 1)->state, FL_NODE_UP | FL_NODE_IN);
+  check_same(&fl_coord_live(&st, 1)->repair, &want);
+  /* A restart (register) counts from zero until its first heartbeat. */
+  FL_CHECK_EQ(reg(&st, 1, "dc1", 0, 10 * DOWN), 1);
+  FL_CHECK(all_zero(&fl_coord_live(&st, 1)->repair));
+  fl_coord_state_free(&st);
+}
+
+static void test_remove_rule(void) {
+  fl_coord_state_t st;
+  init(&st, 2, 1, 0);
+  for (int i = 0; i < 5; i++)
+    reg(&st, 0, "dc1", i, 0);
+  fl_errmsg_t em = {{0}};
+  /* In: drain first. */
+  CHECK_REFUSED_UNCHANGED(&st, fl_coord_remove(&st, 5, &em), FL_EREFUSED);
+  FL_CHECK(strstr(em.msg, "node 5 is in; drain it first (filmless node drain 5 --wait)") !=
+           NULL);
+  FL_CHECK_EQ(apply(&st, fl_coord_mark(&st, 5, 1, &em)), 1);
+  FL_CHECK_EQ(apply(&st, fl_coord_mark(&st, 4, 1, &em)), 1);
+  /* Out and up with fragments: refused, naming the drain. */
+  fl_coord_hb_t hb = {5, GIB, 100, 12, 0, {0}};
+  FL_CHECK_EQ(fl_coord_heartbeat(&st, &hb, 100, NULL), 0);
+  CHECK_REFUSED_UNCHANGED(&st, fl_coord_remove(&st, 5, &em), FL_EREFUSED);
+  FL_CHECK(strstr(em.msg, "node 5 is up and still holds 12 fragment(s); drain it first "
+                  "(filmless node drain 5 --wait), then remove it") != NULL);
+  /* Its fragments gone: removed. */
+  hb.objects = 0;
+  FL_CHECK_EQ(fl_coord_heartbeat(&st, &hb, 200, NULL), 0);
+  FL_CHECK_EQ(apply(&st, fl_coord_remove(&st, 5, &em)), 1);
+  FL_CHECK(fl_map_find_node(&st.map, 5) == NULL);
+  /* Node 4, out, dies holding fragments: down and out may go (its data is
+   * repaired elsewhere). Everyone else keeps heartbeating. */
+  hb.id = 4;
+  hb.objects = 9;
+  FL_CHECK_EQ(fl_coord_heartbeat(&st, &hb, 300, NULL), 0);
+  CHECK_REFUSED_UNCHANGED(&st, fl_coord_remove(&st, 4, &em), FL_EREFUSED);
+  for (uint32_t id = 1; id <= 3; id++) {
+    hb.id = id;
+    FL_CHECK_EQ(fl_coord_heartbeat(&st, &hb, 300 + DOWN, NULL), 0);
+  }
+  FL_CHECK_EQ(apply(&st, fl_coord_tick(&st, 300 + DOWN, NULL, NULL)), 1);
+  FL_CHECK_EQ(node(&st, 4)->state, 0);
+  FL_CHECK_EQ(fl_coord_live(&st, 4)->objects, 9);
+  FL_CHECK_EQ(apply(&st, fl_coord_remove(&st, 4, &em)), 1);
+  FL_CHECK(fl_map_find_node(&st.map, 4) == NULL);
+  /* After a coordinator restart an up node has not said what it holds. */
+  fl_map_t saved;
+  fl_coord_timing_t t = {DOWN, OUT};
+  FL_CHECK_OK(fl_map_copy(&saved, &st.map, NULL));
+  fl_map_node_t *n3 = (fl_map_node_t *)fl_map_find_node(&saved, 3);
+  n3->state = FL_NODE_UP; /* persisted up and out */
+  fl_coord_state_t st3;
+  FL_CHECK_OK(fl_coord_state_init(&st3, &saved, NULL, 0, NULL, 0, &t, 0, NULL));
+  fl_map_free(&saved);
+  CHECK_REFUSED_UNCHANGED(&st3, fl_coord_remove(&st3, 3, &em), FL_EREFUSED);
+  FL_CHECK(strstr(em.msg, "has not reported since the coordinator started") != NULL);
+  hb.id = 3;
+  hb.objects = 0;
+  FL_CHECK_EQ(fl_coord_heartbeat(&st3, &hb, 10, NULL), 0);
+  FL_CHECK_EQ(apply(&st3, fl_coord_remove(&st3, 3, &em)), 1);
+  fl_coord_state_free(&st3);
+  fl_coord_state_free(&st);
+}
+
+static void test_repair_wire(void) {
+  /* Plain struct -> protobuf -> plain struct, every field. */
+  fl_cc_repair_t a = figures(1000), b;
+  Fl__RepairProgress pb;
+  fl_cc_repair_to_pb(&a, &pb);
+  uint8_t buf[256];
+  size_t len = fl__repair_progress__pack(&pb, buf);
+  Fl__RepairProgress *back = fl__repair_progress__unpack(NULL, len, buf);
+  FL_CHECK(back != NULL);
+  fl_cc_repair_from_pb(back, &b);
+  fl__repair_progress__free_unpacked(back, NULL);
+  check_same(&a, &b);
+  /* An absent field (an older node) is all zeros. */
+  fl_cc_repair_from_pb(NULL, &b);
+  FL_CHECK(all_zero(&b));
+  /* Sums: counters add up, min_survivors is the lowest non-zero. */
+  fl_cc_repair_t s;
+  memset(&s, 0, sizeof s);
+  fl_cc_repair_t x = figures(10), y = figures(20), z;
+  memset(&z, 0, sizeof z);
+  fl_cc_repair_add(&s, &y);
+  fl_cc_repair_add(&s, &z);
+  fl_cc_repair_add(&s, &x);
+  FL_CHECK_EQ(s.pgs_degraded, 11 + 21);
+  FL_CHECK_EQ(s.bytes_left, (UINT64_C(1) << 41) + 30);
+  FL_CHECK_EQ(s.min_survivors, 12);
+  FL_CHECK_EQ(s.epoch, 31);
+  FL_CHECK_EQ(s.fragments_dropped, 19 + 29);
+
+  /* ADMIN_LIST_NODES as the server builds it: NodeStatus.repair arrives in
+   * fl_cc_status_t.repair; a node without it gets zeros. */
+  fl_coord_state_t st;
+  init(&st, 2, 1, 0);
+  for (int i = 0; i < 2; i++)
+    reg(&st, 0, "dc1", i, 0);
+  size_t mcap = fl_map_encoded_size(&st.map), mlen = 0;
+  uint8_t *payload = malloc(mcap + 512);
+  FL_CHECK(payload != NULL);
+  FL_CHECK_OK(fl_map_encode(&st.map, payload, mcap, &mlen, NULL));
+  Fl__NodeStatus ns[2], *np[2] = {&ns[0], &ns[1]};
+  fl__node_status__init(&ns[0]);
+  fl__node_status__init(&ns[1]);
+  ns[0].id = 1;
+  ns[0].repair = &pb;
+  ns[1].id = 2;
+  Fl__NodeStatusList l = FL__NODE_STATUS_LIST__INIT;
+  l.n_nodes = 2;
+  l.nodes = np;
+  FL_CHECK(fl__node_status_list__get_packed_size(&l) <= 512);
+  size_t llen = fl__node_status_list__pack(&l, payload + mlen);
+  fl_map_t m;
+  fl_cc_status_t *out = NULL;
+  uint32_t n = 0;
+  FL_CHECK_OK(fl_cc_list_decode(payload, mlen + llen, mlen, &m, &out, &n, NULL));
+  FL_CHECK_EQ(n, 2);
+  check_same(&out[0].repair, &a);
+  FL_CHECK(all_zero(&out[1].repair));
+  free(out);
+  fl_map_free(&m);
+  free(payload);
+  fl_coord_state_free(&st);
+}
+
 int main(void) {
   FL_RUN(test_register);
   FL_RUN(test_grace_periods);
@@ -335,5 +535,8 @@ int main(void) {
   FL_RUN(test_policy);
   FL_RUN(test_check_change);
   FL_RUN(test_restart);
+  FL_RUN(test_repair_figures);
+  FL_RUN(test_remove_rule);
+  FL_RUN(test_repair_wire);
   FL_DONE();
 }

@@ -132,6 +132,7 @@ struct bodies {
   Fl__DeleteArgs del;
   Fl__DeleteResult del_r;
   Fl__StatResult stat_r;
+  Fl__PgStatsResult pgs_r;
   Fl__RegisterNodeArgs reg;
   Fl__RegisterNodeResult reg_r;
   Fl__HeartbeatArgs hb;
@@ -199,6 +200,8 @@ static void bodies_init(struct bodies *b) {
   fl__delete_result__init(&b->del_r);
   b->del_r.tombstoned = 3;
   fl__stat_result__init(&b->stat_r);
+  fl__pg_stats_result__init(&b->pgs_r);
+  b->pgs_r.count = 3;
   b->stat_r.capacity_bytes = (uint64_t)4 << 40;
   b->stat_r.used_bytes = 123456789;
   b->stat_r.volumes = 12;
@@ -286,6 +289,11 @@ static void header_for(Fl__FrameHeader *h, struct bodies *b, int type, int resp,
   case FL__MSG_TYPE__MSG_TYPE_STAT:
     if (resp)
       BODY(STAT_RESULT, stat_result, &b->stat_r);
+    break;
+  case FL__MSG_TYPE__MSG_TYPE_PG_STATS:
+    *payload_ok = resp;
+    if (resp)
+      BODY(PG_STATS_RESULT, pg_stats_result, &b->pgs_r);
     break;
   case FL__MSG_TYPE__MSG_TYPE_REGISTER_NODE:
     if (resp)
@@ -382,7 +390,7 @@ static int every_type_stream(struct stream *s, struct stream *expect) {
 
 static void test_type_table(void) {
   int types[64], nt = all_types(types);
-  FL_CHECK_EQ(nt, 15);
+  FL_CHECK_EQ(nt, 16);
   for (int i = 0; i < nt; i++) {
     FL_CHECK(fl_wire_type_known(types[i]));
     FL_CHECK(strcmp(fl_wire_type_name(types[i]), "UNKNOWN") != 0);
@@ -390,13 +398,14 @@ static void test_type_table(void) {
   FL_CHECK(!fl_wire_type_known(0));
   FL_CHECK(!fl_wire_type_known(99));
   FL_CHECK_STR(fl_wire_type_name(FL__MSG_TYPE__MSG_TYPE_WATCH_MAP), "WATCH_MAP");
-  FL_CHECK_STR(fl_wire_type_name(7), "UNKNOWN");
+  FL_CHECK_STR(fl_wire_type_name(7), "PG_STATS");
+  FL_CHECK_STR(fl_wire_type_name(31), "UNKNOWN");
 }
 
 static void test_roundtrip_every_type(void) {
   struct stream s = {0}, expect = {0}, got = {0};
   int frames = every_type_stream(&s, &expect);
-  FL_CHECK_EQ(frames, 30);
+  FL_CHECK_EQ(frames, 32);
   size_t chunks[] = {0, 1, 2, 7, 12, 13, 4096};
   for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
     fl_wire_parser_t p;

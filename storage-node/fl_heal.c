@@ -1,0 +1,905 @@
+/* The repair worker: passes over the PGs this node leads, the I/O of a
+ * degraded PG's plan, the rate limit and the progress figures. The
+ * decisions are fl_heal_plan.c's; this file fetches what they read and
+ * carries out what they return. Threads: one that schedules passes, a
+ * pool of `parallel` PG workers, and a pool of parallel x inflight
+ * fragment workers (a PG worker waits for its fragments on the other
+ * pool, so neither pool can starve itself). */
+#include "fl_heal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fl_crc32c.h"
+#include "fl_ec.h"
+#include "fl_heal_conn.h"
+#include "fl_heal_plan.h"
+#include "fl_log.h"
+#include "fl_map.h"
+#include "fl_nc.h"
+#include "fl_node_coord.h"
+#include "fl_place.h"
+#include "fl_pool.h"
+
+#define FL__CALL_TIMEOUT_MS 10000
+#define FL__LIST_PAGE 2000u
+#define FL__BUSY_REPASS_MS 1000 /* after a pass that did work: check again soon */
+
+struct fl_heal {
+  const fl_node_cfg_t *cfg;
+  fl_node_coord_t *coord;
+  fl_heal_opts_t opts;
+  pthread_t thread;
+  int started;
+  pthread_mutex_t mu; /* stop, kick, progress, rate sampling */
+  pthread_cond_t cv;
+  int stop, kick;
+  atomic_int stopping;
+  fl_pool_t *pg_pool, *io_pool;
+  fl_heal_conns_t *conns;
+  /* codecs of the current policy: erasure-coded and replicated layouts */
+  pthread_mutex_t ec_mu;
+  fl_ec_t *ec_ec, *ec_rep;
+  uint32_t ec_k, ec_m;
+  /* token bucket */
+  pthread_mutex_t rate_mu;
+  double tokens, rate_last;
+  /* figures */
+  fl_cc_repair_t prog;
+  double sample_t;
+  uint64_t sample_bytes;
+  double ewma;
+};
+
+static double fl__now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void fl__sleep(double s) {
+  if (s <= 0)
+    return;
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  nanosleep(&ts, NULL);
+}
+
+/* Waits until `bytes` may be written under the rate limit. */
+static void fl__rate_take(fl_heal_t *h, uint64_t bytes) {
+  if (!h->opts.rate)
+    return;
+  double rate = (double)h->opts.rate, wait;
+  pthread_mutex_lock(&h->rate_mu);
+  double now = fl__now();
+  h->tokens += (now - h->rate_last) * rate;
+  h->rate_last = now;
+  double burst = rate / 4 > 1 << 20 ? rate / 4 : 1 << 20;
+  if (h->tokens > burst)
+    h->tokens = burst;
+  h->tokens -= (double)bytes;
+  wait = h->tokens < 0 ? -h->tokens / rate : 0;
+  pthread_mutex_unlock(&h->rate_mu);
+  while (wait > 0 && !atomic_load(&h->stopping)) {
+    double step = wait > 0.1 ? 0.1 : wait;
+    fl__sleep(step);
+    wait -= step;
+  }
+}
+
+static void fl__count(fl_heal_t *h, uint64_t *field, uint64_t n) {
+  pthread_mutex_lock(&h->mu);
+  *field += n;
+  pthread_mutex_unlock(&h->mu);
+}
+
+/* Codecs for geometry k+m, made on first use and when the policy changes. */
+static int fl__codecs(fl_heal_t *h, uint32_t k, uint32_t m, fl_errmsg_t *em) {
+  int rc = 0;
+  pthread_mutex_lock(&h->ec_mu);
+  if (!h->ec_ec || h->ec_k != k || h->ec_m != m) {
+    /* No fragment job runs between passes, so the old codecs are idle. */
+    fl_ec_close(h->ec_ec);
+    fl_ec_close(h->ec_rep);
+    h->ec_ec = h->ec_rep = NULL;
+    fl_ec_config_t ec = {.k = (int)k, .m = (int)m, .replica_threshold = 0};
+    fl_ec_config_t rep = {.k = (int)k, .m = (int)m, .replica_threshold = SIZE_MAX};
+    if ((rc = fl_ec_init(&h->ec_ec, &ec, em)) == 0 &&
+        (rc = fl_ec_init(&h->ec_rep, &rep, em)) != 0) {
+      fl_ec_close(h->ec_ec);
+      h->ec_ec = NULL;
+    }
+    h->ec_k = k;
+    h->ec_m = m;
+  }
+  pthread_mutex_unlock(&h->ec_mu);
+  return rc;
+}
+
+/* ---- one pass's shared view ------------------------------------------------- */
+
+typedef struct fl__peer {
+  int in_dc, answered;
+  fl_nc_pg_stat_t *st; /* sorted by (pg, frag) */
+  size_t n;
+} fl__peer_t;
+
+typedef struct fl__pass {
+  fl_heal_t *h;
+  fl_map_t map;
+  fl_place_t *pl;
+  uint32_t dc;
+  fl__peer_t *peers;     /* per map node */
+  uint8_t *answered;     /* per map node */
+  fl_latch_t done;
+  pthread_mutex_t mu;
+  uint32_t pgs_failed;
+  uint32_t pgs_worked; /* PGs whose plan had operations */
+} fl__pass_t;
+
+typedef struct fl__pgjob {
+  fl__pass_t *pass;
+  uint32_t pg;
+  int place[FL_HEAL_WIDTH_MAX];
+  fl_heal_check_t check;
+} fl__pgjob_t;
+
+/* A listed entry, copied out of the listing. */
+typedef struct fl__lent {
+  char tenant[64], study[68], series[68], sop[68];
+  uint8_t *packed; /* the ListEntry, packed: metadata for puts */
+  size_t plen;
+} fl__lent_t;
+
+typedef struct fl__list {
+  fl__lent_t *v;
+  fl_heal_entry_t *e;
+  size_t n, cap;
+  int node;
+  int err;
+} fl__list_t;
+
+static int fl__peer_call_stats(fl_heal_t *h, const fl_map_node_t *nd, fl__peer_t *p) {
+  fl_errmsg_t em = {{0}};
+  fl_wire_conn_t *c;
+  int rc = fl_heal_conns_get(h->conns, nd->id, nd->addr, &c, &em);
+  if (rc == 0) {
+    rc = fl_nc_pg_stats(c, &p->st, &p->n, &em);
+    fl_heal_conns_put(h->conns, nd->id, nd->addr, c);
+  }
+  if (rc)
+    fl_warn("repair", "summaries of node %u (%s): %s", nd->id, nd->addr, fl_errmsg_str(&em, rc));
+  return rc;
+}
+
+static size_t fl__stats_lower(const fl__peer_t *p, uint32_t pg) {
+  size_t lo = 0, hi = p->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (p->st[mid].pg < pg)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int fl__node_index(const fl_map_t *map, uint32_t id) {
+  const fl_map_node_t *n = fl_map_find_node(map, id);
+  return n ? (int)(n - map->nodes) : -1;
+}
+
+static int fl__list_cb(void *arg, const Fl__ListEntry *e) {
+  fl__list_t *l = arg;
+  if (!e->key)
+    return 0;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 256;
+    fl__lent_t *v = realloc(l->v, cap * sizeof *v);
+    if (!v)
+      return -ENOMEM;
+    l->v = v;
+    l->cap = cap;
+  }
+  fl__lent_t *x = &l->v[l->n];
+  memset(x, 0, sizeof *x);
+  snprintf(x->tenant, sizeof x->tenant, "%s", e->key->tenant);
+  snprintf(x->study, sizeof x->study, "%s", e->key->study_uid);
+  snprintf(x->series, sizeof x->series, "%s", e->key->series_uid);
+  snprintf(x->sop, sizeof x->sop, "%s", e->key->sop_uid);
+  x->plen = fl__list_entry__get_packed_size(e);
+  x->packed = malloc(x->plen ? x->plen : 1);
+  if (!x->packed)
+    return -ENOMEM;
+  fl__list_entry__pack(e, x->packed);
+  l->n++;
+  return 0;
+}
+
+/* Lists the PG on one node into l (entries appended, node noted). */
+static int fl__list_node(fl_heal_t *h, const fl_map_node_t *nd, uint32_t pg, fl__list_t *l,
+                         fl_errmsg_t *em) {
+  fl_wire_conn_t *c;
+  int rc = fl_heal_conns_get(h->conns, nd->id, nd->addr, &c, em);
+  if (rc)
+    return rc;
+  uint64_t count = 0;
+  rc = fl_nc_list_pg(c, pg, 1, FL__LIST_PAGE, fl__list_cb, l, &count, em);
+  fl_heal_conns_put(h->conns, nd->id, nd->addr, c);
+  return rc;
+}
+
+/* ---- fragment work -------------------------------------------------------- */
+
+typedef struct fl__opjob {
+  fl__pass_t *pass;
+  fl__pgjob_t *job;
+  const fl_heal_plan_t *plan;
+  const fl_heal_op_t *op;
+  const fl__lent_t *lents;
+  fl_latch_t *latch;
+  atomic_int *failed;
+} fl__opjob_t;
+
+static void fl__nc_key(const fl__pgjob_t *j, const fl__lent_t *x, uint32_t frag, fl_nc_key_t *k) {
+  *k = (fl_nc_key_t){j->pg, x->tenant, x->study, x->series, x->sop, frag};
+}
+
+/* Reads fragment frag of the object whole from node ni into a new buffer. */
+static int fl__fetch(fl__pass_t *ps, int ni, const fl__pgjob_t *j, const fl__lent_t *x,
+                     uint32_t frag, uint64_t fsize, uint8_t **out, fl_errmsg_t *em) {
+  const fl_map_node_t *nd = &ps->map.nodes[ni];
+  uint8_t *buf = malloc(fsize ? fsize : 1);
+  if (!buf)
+    return -ENOMEM;
+  fl_wire_conn_t *c;
+  int rc = fl_heal_conns_get(ps->h->conns, nd->id, nd->addr, &c, em);
+  if (rc) {
+    free(buf);
+    return rc;
+  }
+  fl_nc_key_t k;
+  fl__nc_key(j, x, frag, &k);
+  uint64_t got = 0;
+  rc = fl_nc_get(c, &k, 0, 0, buf, fsize, &got, NULL, em);
+  fl_heal_conns_put(ps->h->conns, nd->id, nd->addr, c);
+  fl_ec_frag_hdr_t hdr;
+  if (rc == 0 && got != fsize)
+    rc = fl_errf(em, FL_ECORRUPT, "node %u sent %" PRIu64 " bytes, listed %" PRIu64, nd->id,
+                 got, fsize);
+  if (rc == 0 && (rc = fl_ec_frag_hdr_parse(buf, got, &hdr, em)) == 0 &&
+      (hdr.index != frag || hdr.payload_len != got - FL_EC_FRAG_HDR_SIZE ||
+       fl_crc32c(buf + FL_EC_FRAG_HDR_SIZE, got - FL_EC_FRAG_HDR_SIZE) != hdr.payload_crc))
+    rc = fl_errf(em, FL_ECORRUPT, "fragment %u from node %u fails its own checks", frag, nd->id);
+  if (rc) {
+    free(buf);
+    return rc;
+  }
+  *out = buf;
+  return 0;
+}
+
+static int fl__put(fl__pass_t *ps, int ni, const fl__pgjob_t *j, const fl__lent_t *x,
+                   uint32_t frag, const struct iovec *iov, int iovcnt, fl_errmsg_t *em) {
+  const fl_map_node_t *nd = &ps->map.nodes[ni];
+  Fl__ListEntry *meta = fl__list_entry__unpack(NULL, x->plen, x->packed);
+  if (!meta)
+    return fl_errf(em, -ENOMEM, "cannot unpack a listed entry again");
+  fl_wire_conn_t *c;
+  int rc = fl_heal_conns_get(ps->h->conns, nd->id, nd->addr, &c, em);
+  if (rc == 0) {
+    fl_nc_key_t k;
+    fl__nc_key(j, x, frag, &k);
+    int existed = 0;
+    rc = fl_nc_put_entry(c, &k, meta, iov, iovcnt, &existed, em);
+    fl_heal_conns_put(ps->h->conns, nd->id, nd->addr, c);
+  }
+  fl__list_entry__free_unpacked(meta, NULL);
+  return rc;
+}
+
+static int fl__do_copy(fl__opjob_t *o, fl_errmsg_t *em) {
+  const fl_heal_obj_t *ob = &o->plan->objs[o->op->obj];
+  const fl__lent_t *x = &o->lents[ob->meta->ref];
+  uint8_t *buf;
+  int rc = fl__fetch(o->pass, o->op->source, o->job, x, o->op->frag, ob->meta->fsize, &buf, em);
+  if (rc)
+    return rc;
+  fl__rate_take(o->pass->h, ob->meta->fsize);
+  struct iovec iov = {buf, ob->meta->fsize};
+  rc = fl__put(o->pass, o->op->target, o->job, x, o->op->frag, &iov, 1, em);
+  free(buf);
+  if (rc == 0) {
+    fl_heal_t *h = o->pass->h;
+    pthread_mutex_lock(&h->mu);
+    h->prog.fragments_copied++;
+    h->prog.bytes_done += ob->meta->fsize;
+    pthread_mutex_unlock(&h->mu);
+  }
+  return rc;
+}
+
+static int fl__do_rebuild(fl__opjob_t *o, fl_errmsg_t *em) {
+  fl__pass_t *ps = o->pass;
+  fl_heal_t *h = ps->h;
+  const fl_heal_obj_t *ob = &o->plan->objs[o->op->obj];
+  const fl_heal_entry_t *me = ob->meta;
+  const fl__lent_t *x = &o->lents[me->ref];
+  uint32_t width = me->ec ? ps->map.policy.k + ps->map.policy.m : ps->map.policy.m + 1;
+  uint32_t need = me->ec ? ps->map.policy.k : 1;
+  uint8_t *bufs[FL_HEAL_WIDTH_MAX];
+  fl_ec_in_t in[FL_HEAL_WIDTH_MAX];
+  uint32_t nb = 0;
+  int rc = 0;
+  fl_errmsg_t fe = {{0}};
+  /* Data fragments first: a systematic code then needs no decoding. */
+  for (uint32_t f = 0; f < width && nb < need; f++) {
+    if (ob->src[f] < 0)
+      continue;
+    if (fl__fetch(ps, ob->src[f], o->job, x, f, me->fsize, &bufs[nb], &fe) == 0) {
+      in[nb].buf = bufs[nb];
+      in[nb].len = me->fsize;
+      nb++;
+    }
+  }
+  uint8_t *obj = NULL;
+  fl_ec_stripe_t st;
+  memset(&st, 0, sizeof st);
+  if (nb < need) {
+    rc = fl_errf(em, FL_EUNAVAIL, "only %u of %u fragments readable (%s)", nb, need, fe.msg);
+    goto out;
+  }
+  obj = malloc(me->osize ? me->osize : 1);
+  if (!obj) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  size_t osize = 0;
+  fl_ec_report_t rep;
+  if ((rc = fl_ec_decode(h->ec_ec, in, (int)nb, obj, me->osize ? me->osize : 1, &osize, &rep,
+                         em)) != 0)
+    goto out;
+  fl_ec_put_opts_t po = {.stripe_id = rep.hdr.stripe_id, .flags = rep.hdr.flags,
+                         .key_id = rep.hdr.key_id};
+  if ((rc = fl_ec_encode(me->ec ? h->ec_ec : h->ec_rep, obj, osize, &po, &st, em)) != 0)
+    goto out;
+  if ((int)o->op->frag >= st.nfrags) {
+    rc = fl_errf(em, FL_EINTERNAL, "re-encoding gave %d fragments, fragment %u wanted",
+                 st.nfrags, o->op->frag);
+    goto out;
+  }
+  struct iovec iov[2];
+  fl_ec_frag_iov(&st.frag[o->op->frag], iov);
+  uint64_t len = iov[0].iov_len + iov[1].iov_len;
+  if (len != me->fsize) {
+    rc = fl_errf(em, FL_EINTERNAL, "rebuilt fragment %u is %" PRIu64 " bytes, listed %" PRIu64,
+                 o->op->frag, len, me->fsize);
+    goto out;
+  }
+  fl__rate_take(h, len);
+  if ((rc = fl__put(ps, o->op->target, o->job, x, o->op->frag, iov, 2, em)) == 0) {
+    pthread_mutex_lock(&h->mu);
+    h->prog.fragments_rebuilt++;
+    h->prog.bytes_done += len;
+    pthread_mutex_unlock(&h->mu);
+  }
+out:
+  fl_ec_stripe_release(&st);
+  free(obj);
+  for (uint32_t i = 0; i < nb; i++)
+    free(bufs[i]);
+  return rc;
+}
+
+static void fl__op_run(void *arg) {
+  fl__opjob_t *o = arg;
+  fl_errmsg_t em = {{0}};
+  int rc = 0;
+  if (atomic_load(&o->pass->h->stopping))
+    rc = -ECANCELED;
+  else if (o->op->kind == FL_HEAL_COPY)
+    rc = fl__do_copy(o, &em);
+  else
+    rc = fl__do_rebuild(o, &em);
+  if (rc) {
+    atomic_fetch_add(o->failed, 1);
+    if (rc != -ECANCELED) {
+      const fl_heal_obj_t *ob = &o->plan->objs[o->op->obj];
+      fl_warn("repair", "PG %u %s fragment %u of %s onto node %u: %s", o->job->pg,
+              o->op->kind == FL_HEAL_COPY ? "copying" : "rebuilding", o->op->frag,
+              ob->meta->sop, o->pass->map.nodes[o->op->target].id, fl_errmsg_str(&em, rc));
+    }
+  }
+  fl_latch_done(o->latch);
+}
+
+/* Deletes and drops are small: done by the PG worker itself. */
+static int fl__small_op(fl__pass_t *ps, fl__pgjob_t *j, const fl_heal_plan_t *p,
+                        const fl_heal_op_t *op, const fl__lent_t *lents, fl_errmsg_t *em) {
+  const fl_map_node_t *nd = &ps->map.nodes[op->target];
+  const fl__lent_t *x = &lents[p->objs[op->obj].meta ? p->objs[op->obj].meta->ref : 0];
+  fl_wire_conn_t *c;
+  int rc = fl_heal_conns_get(ps->h->conns, nd->id, nd->addr, &c, em);
+  if (rc)
+    return rc;
+  fl_nc_key_t k;
+  fl__nc_key(j, x, op->frag, &k);
+  uint32_t n = 0;
+  if (op->kind == FL_HEAL_DELETE)
+    rc = fl_nc_delete(c, &k, 1, &n, em);
+  else
+    rc = fl_nc_drop(c, &k, ps->map.epoch, &n, em);
+  fl_heal_conns_put(ps->h->conns, nd->id, nd->addr, c);
+  if (rc == 0)
+    fl__count(ps->h,
+              op->kind == FL_HEAL_DELETE ? &ps->h->prog.deletes_propagated
+                                         : &ps->h->prog.fragments_dropped,
+              op->kind == FL_HEAL_DELETE ? 1 : n);
+  return rc;
+}
+
+/* ---- one PG ---------------------------------------------------------------- */
+
+static void fl__list_free(fl__list_t *l) {
+  for (size_t i = 0; i < l->n; i++)
+    free(l->v[i].packed);
+  free(l->v);
+  free(l->e);
+}
+
+/* Lists, plans and repairs one degraded PG. 0 when it is complete now. */
+static int fl__repair_pg(fl__pass_t *ps, fl__pgjob_t *j) {
+  fl_heal_t *h = ps->h;
+  uint32_t nn = ps->map.node_count;
+  fl__list_t l;
+  memset(&l, 0, sizeof l);
+  int *owner = NULL; /* node of each entry */
+  uint8_t *answered = calloc(nn ? nn : 1, 1);
+  int rc = answered ? 0 : -ENOMEM;
+  fl_heal_plan_t plan;
+  memset(&plan, 0, sizeof plan);
+  fl_errmsg_t em = {{0}};
+  /* Everyone that reported something of the PG, and every holder. */
+  for (uint32_t ni = 0; ni < nn && rc == 0; ni++) {
+    fl__peer_t *p = &ps->peers[ni];
+    if (!p->answered)
+      continue;
+    size_t at = fl__stats_lower(p, j->pg);
+    int has = at < p->n && p->st[at].pg == j->pg;
+    for (uint32_t i = 0; i < FL_HEAL_WIDTH_MAX && !has; i++)
+      has = j->place[i] == (int)ni;
+    if (!has)
+      continue;
+    fl_errmsg_t le = {{0}};
+    size_t before = l.n;
+    int lrc = fl__list_node(h, &ps->map.nodes[ni], j->pg, &l, &le);
+    if (lrc == -ENOMEM) {
+      rc = lrc;
+      break;
+    }
+    if (lrc) {
+      /* Entries from a listing cut short would look like missing data. */
+      for (size_t i = before; i < l.n; i++)
+        free(l.v[i].packed);
+      l.n = before;
+      fl_warn("repair", "listing PG %u on node %u: %s", j->pg, ps->map.nodes[ni].id,
+              fl_errmsg_str(&le, lrc));
+      continue;
+    }
+    answered[ni] = 1;
+    owner = realloc(owner, (l.n ? l.n : 1) * sizeof *owner);
+    if (!owner) {
+      rc = -ENOMEM;
+      break;
+    }
+    for (size_t i = before; i < l.n; i++)
+      owner[i] = (int)ni;
+  }
+  if (rc == 0 && l.n) {
+    l.e = calloc(l.n, sizeof *l.e);
+    if (!l.e)
+      rc = -ENOMEM;
+  }
+  for (size_t i = 0; rc == 0 && i < l.n; i++) {
+    Fl__ListEntry *e = fl__list_entry__unpack(NULL, l.v[i].plen, l.v[i].packed);
+    if (!e) {
+      rc = -ENOMEM;
+      break;
+    }
+    l.e[i] = (fl_heal_entry_t){.node = owner[i],
+                               .tenant = l.v[i].tenant,
+                               .study = l.v[i].study,
+                               .series = l.v[i].series,
+                               .sop = l.v[i].sop,
+                               .frag = e->fragment_index,
+                               .fsize = e->fragment_size,
+                               .osize = e->object_size,
+                               .ec = e->layout != 0,
+                               .tombstone = e->tombstone,
+                               .ref = i};
+    fl__list_entry__free_unpacked(e, NULL);
+  }
+  fl_heal_pg_t view = {.pg = j->pg, .k = ps->map.policy.k, .m = ps->map.policy.m,
+                       .answered = answered, .nodes = (int)nn};
+  memcpy(view.place, j->place, sizeof view.place);
+  if (rc == 0)
+    rc = fl_heal_plan_build(&view, l.e, l.n, &plan, &em);
+  if (rc) {
+    fl_warn("repair", "PG %u: %s", j->pg, fl_errmsg_str(&em, rc));
+    goto out;
+  }
+  pthread_mutex_lock(&h->mu);
+  if (plan.min_survivors &&
+      (!h->prog.min_survivors || plan.min_survivors < h->prog.min_survivors))
+    h->prog.min_survivors = plan.min_survivors;
+  pthread_mutex_unlock(&h->mu);
+  if (plan.lost && !plan.blocked)
+    fl_error("repair", "PG %u: %" PRIu64 " object(s) have fewer than k readable fragments",
+             j->pg, plan.lost);
+  else if (plan.lost)
+    fl_info("repair", "PG %u: %" PRIu64 " object(s) unreadable while some of its nodes are away",
+            j->pg, plan.lost);
+  if (plan.n_ops) {
+    pthread_mutex_lock(&ps->mu);
+    ps->pgs_worked++;
+    pthread_mutex_unlock(&ps->mu);
+  }
+  atomic_int failed = 0;
+  size_t i = 0;
+  for (; i < plan.n_ops && plan.ops[i].kind == FL_HEAL_DELETE; i++)
+    if (fl__small_op(ps, j, &plan, &plan.ops[i], l.v, &em) != 0) {
+      fl_warn("repair", "PG %u: propagating a delete: %s", j->pg, em.msg);
+      failed++;
+    }
+  /* One position at a time: the PG never has two in transition. */
+  while (i < plan.n_ops && plan.ops[i].kind != FL_HEAL_DROP && !atomic_load(&h->stopping)) {
+    size_t e = i;
+    while (e < plan.n_ops && plan.ops[e].kind != FL_HEAL_DROP &&
+           plan.ops[e].frag == plan.ops[i].frag)
+      e++;
+    size_t n = e - i;
+    fl__opjob_t *jobs = calloc(n, sizeof *jobs);
+    fl_latch_t latch;
+    fl_latch_init(&latch);
+    if (!jobs) {
+      failed += (int)n;
+    } else {
+      fl_latch_add(&latch, (unsigned)n);
+      for (size_t a = 0; a < n; a++) {
+        jobs[a] = (fl__opjob_t){ps, j, &plan, &plan.ops[i + a], l.v, &latch, &failed};
+        if (fl_pool_submit(h->io_pool, fl__op_run, &jobs[a]) != 0)
+          fl__op_run(&jobs[a]);
+      }
+      fl_latch_wait(&latch);
+    }
+    fl_latch_destroy(&latch);
+    free(jobs);
+    pthread_mutex_lock(&h->mu);
+    uint64_t nb = (uint64_t)n * (plan.n_objs ? plan.objs[plan.ops[i].obj].meta->fsize : 0);
+    h->prog.fragments_left -= h->prog.fragments_left < n ? h->prog.fragments_left : n;
+    h->prog.bytes_left -= h->prog.bytes_left < nb ? h->prog.bytes_left : nb;
+    pthread_mutex_unlock(&h->mu);
+    i = e;
+  }
+  /* A drop is only safe under the map the plan was made with. */
+  if (atomic_load(&h->stopping) || fl_node_coord_epoch(h->coord) != ps->map.epoch) {
+    rc = -ECANCELED;
+    goto out;
+  }
+  if (failed == 0 && !plan.blocked) {
+    for (; i < plan.n_ops; i++)
+      if (fl__small_op(ps, j, &plan, &plan.ops[i], l.v, &em) != 0) {
+        fl_warn("repair", "PG %u: dropping a stray copy on node %u: %s", j->pg,
+                ps->map.nodes[plan.ops[i].target].id, em.msg);
+        failed++;
+      }
+  }
+  rc = failed || plan.blocked || plan.lost ? FL_EUNAVAIL : 0;
+  if (plan.n_ops)
+    fl_info("repair", "PG %u: %zu object(s), %zu operation(s), %d failed%s", j->pg, plan.n_objs,
+            plan.n_ops, (int)failed, plan.blocked ? ", a holder is away" : "");
+out:
+  fl_heal_plan_free(&plan);
+  fl__list_free(&l);
+  free(owner);
+  free(answered);
+  return rc;
+}
+
+static void fl__pg_run(void *arg) {
+  fl__pgjob_t *j = arg;
+  fl__pass_t *ps = j->pass;
+  fl_heal_t *h = ps->h;
+  int rc = -ECANCELED;
+  /* A newer map makes this pass stale: the next one starts at once. */
+  if (!atomic_load(&h->stopping) && fl_node_coord_epoch(h->coord) == ps->map.epoch)
+    rc = fl__repair_pg(ps, j);
+  pthread_mutex_lock(&h->mu);
+  if (rc == 0 && h->prog.pgs_degraded)
+    h->prog.pgs_degraded--;
+  pthread_mutex_unlock(&h->mu);
+  if (rc) {
+    pthread_mutex_lock(&ps->mu);
+    ps->pgs_failed++;
+    pthread_mutex_unlock(&ps->mu);
+  }
+  fl_latch_done(&ps->done);
+}
+
+static int fl__job_cmp(const void *a, const void *b) {
+  const fl__pgjob_t *x = a, *y = b;
+  if (x->check.survivors != y->check.survivors)
+    return x->check.survivors < y->check.survivors ? -1 : 1;
+  return x->pg < y->pg ? -1 : x->pg > y->pg;
+}
+
+/* One pass over the PGs this node leads. Returns 1 if it did work (then
+ * the next pass comes soon, to confirm or finish it). */
+static int fl__pass(fl_heal_t *h) {
+  fl__pass_t ps;
+  memset(&ps, 0, sizeof ps);
+  ps.h = h;
+  fl_errmsg_t em = {{0}};
+  int busy = 0;
+  fl__pgjob_t *jobs = NULL;
+  if (fl_node_coord_map(h->coord, &ps.map, &em) != 0)
+    return 0;
+  uint32_t self = fl_node_coord_id(h->coord);
+  int dci = fl_map_dc_index(&ps.map, h->cfg->dc);
+  uint32_t k = ps.map.policy.k, m = ps.map.policy.m, w = k + m;
+  uint32_t nn = ps.map.node_count;
+  if (!self || dci < 0 || w > FL_HEAL_WIDTH_MAX || fl_place_new(&ps.map, &ps.pl, &em) != 0) {
+    fl_debug("repair", "no pass at epoch %" PRIu64 ": id %u, datacenter %s%s%s", ps.map.epoch,
+             self, h->cfg->dc, em.msg[0] ? ": " : "", em.msg);
+    goto out;
+  }
+  ps.dc = (uint32_t)dci;
+  if (fl__codecs(h, k, m, &em) != 0) {
+    fl_error("repair", "codec %u+%u: %s", k, m, em.msg);
+    goto out;
+  }
+  ps.peers = calloc(nn ? nn : 1, sizeof *ps.peers);
+  ps.answered = calloc(nn ? nn : 1, 1);
+  jobs = calloc(ps.map.policy.pg_count ? ps.map.policy.pg_count : 1, sizeof *jobs);
+  if (!ps.peers || !ps.answered || !jobs)
+    goto out;
+  int self_ix = fl__node_index(&ps.map, self);
+  if (self_ix < 0)
+    goto out;
+  /* Does this node lead anything? Only then ask the others. */
+  uint32_t led = 0, njobs = 0;
+  uint8_t *leads = calloc(ps.map.policy.pg_count ? ps.map.policy.pg_count : 1, 1);
+  int (*places)[FL_HEAL_WIDTH_MAX] =
+      calloc(ps.map.policy.pg_count ? ps.map.policy.pg_count : 1, sizeof *places);
+  if (!leads || !places) {
+    free(leads);
+    free(places);
+    goto out;
+  }
+  for (uint32_t pg = 0; pg < ps.map.policy.pg_count; pg++) {
+    uint32_t ids[FL_MAP_WIDTH_MAX];
+    if (fl_place_pg(ps.pl, pg, ps.dc, 0, ids, NULL) != 0)
+      continue;
+    int leader = -1;
+    for (uint32_t i = 0; i < w; i++) {
+      places[pg][i] = fl__node_index(&ps.map, ids[i]);
+      if (leader < 0 && places[pg][i] >= 0 && (ps.map.nodes[places[pg][i]].state & FL_NODE_UP))
+        leader = places[pg][i];
+    }
+    for (uint32_t i = w; i < FL_HEAL_WIDTH_MAX; i++)
+      places[pg][i] = -1;
+    if (leader == self_ix) {
+      leads[pg] = 1;
+      led++;
+    }
+  }
+  if (led) {
+    for (uint32_t ni = 0; ni < nn; ni++) {
+      const fl_map_node_t *nd = &ps.map.nodes[ni];
+      if (strcmp(nd->dc, h->cfg->dc) != 0 || !(nd->state & FL_NODE_UP))
+        continue;
+      ps.peers[ni].in_dc = 1;
+      if (fl__peer_call_stats(h, nd, &ps.peers[ni]) == 0)
+        ps.peers[ni].answered = ps.answered[ni] = 1;
+    }
+  }
+  uint64_t left = 0, bytes_left = 0;
+  fl_heal_stat_t st[FL_HEAL_WIDTH_MAX * 8];
+  for (uint32_t pg = 0; pg < ps.map.policy.pg_count && led; pg++) {
+    if (!leads[pg])
+      continue;
+    size_t n = 0;
+    for (uint32_t ni = 0; ni < nn; ni++) {
+      fl__peer_t *p = &ps.peers[ni];
+      if (!p->answered)
+        continue;
+      for (size_t a = fl__stats_lower(p, pg); a < p->n && p->st[a].pg == pg; a++) {
+        if (n == sizeof st / sizeof st[0])
+          break;
+        const fl_nc_pg_stat_t *s = &p->st[a];
+        st[n++] = (fl_heal_stat_t){(int)ni, s->frag, s->ec_count, s->ec_digest,
+                                   s->replica_count, s->replica_digest, s->bytes};
+      }
+    }
+    fl__pgjob_t *jb = &jobs[njobs];
+    jb->pass = &ps;
+    jb->pg = pg;
+    memcpy(jb->place, places[pg], sizeof jb->place);
+    fl_heal_pg_t view = {.pg = pg, .k = k, .m = m, .answered = ps.answered, .nodes = (int)nn};
+    memcpy(view.place, places[pg], sizeof view.place);
+    fl_heal_check(&view, st, n, &jb->check);
+    if (jb->check.clean)
+      continue;
+    left += jb->check.fragments_left;
+    bytes_left += jb->check.bytes_left;
+    njobs++;
+  }
+  free(leads);
+  free(places);
+  qsort(jobs, njobs, sizeof *jobs, fl__job_cmp);
+  pthread_mutex_lock(&h->mu);
+  h->prog.pgs_led = led;
+  h->prog.pgs_degraded = njobs;
+  h->prog.fragments_left = left;
+  h->prog.bytes_left = bytes_left;
+  h->prog.min_survivors = 0;
+  pthread_mutex_unlock(&h->mu);
+  if (njobs) {
+    fl_info("repair", "epoch %" PRIu64 ": %u of %u led PG(s) degraded, ~%" PRIu64
+                      " fragment(s) to write; fewest survivors %u (PG %u)",
+            ps.map.epoch, njobs, led, left, jobs[0].check.survivors, jobs[0].pg);
+    pthread_mutex_init(&ps.mu, NULL);
+    fl_latch_init(&ps.done);
+    fl_latch_add(&ps.done, njobs);
+    for (uint32_t i = 0; i < njobs; i++)
+      if (fl_pool_submit(h->pg_pool, fl__pg_run, &jobs[i]) != 0)
+        fl__pg_run(&jobs[i]);
+    fl_latch_wait(&ps.done);
+    fl_latch_destroy(&ps.done);
+    pthread_mutex_destroy(&ps.mu);
+    /* PGs that only wait for a node to return do not need a quick pass. */
+    busy = ps.pgs_worked > 0;
+  }
+  pthread_mutex_lock(&h->mu);
+  if (!atomic_load(&h->stopping)) {
+    h->prog.epoch = ps.map.epoch;
+    h->prog.passes++;
+    h->prog.pgs_degraded = ps.pgs_failed;
+    if (!ps.pgs_failed)
+      h->prog.fragments_left = h->prog.bytes_left = 0;
+  }
+  pthread_mutex_unlock(&h->mu);
+out:
+  if (ps.peers)
+    for (uint32_t ni = 0; ni < nn; ni++)
+      free(ps.peers[ni].st);
+  free(ps.peers);
+  free(ps.answered);
+  free(jobs);
+  fl_place_free(ps.pl);
+  fl_map_free(&ps.map);
+  return busy;
+}
+
+/* ---- the scheduling thread ------------------------------------------------- */
+
+static void *fl__main(void *arg) {
+  fl_heal_t *h = arg;
+  uint64_t last_epoch = 0;
+  double next = fl__now() + 0.5;
+  pthread_mutex_lock(&h->mu);
+  while (!h->stop) {
+    uint64_t epoch = fl_node_coord_epoch(h->coord);
+    double now = fl__now();
+    if (epoch && (epoch != last_epoch || now >= next || h->kick)) {
+      h->kick = 0;
+      last_epoch = epoch;
+      pthread_mutex_unlock(&h->mu);
+      int busy = fl__pass(h);
+      pthread_mutex_lock(&h->mu);
+      next = fl__now() + (busy ? FL__BUSY_REPASS_MS : (double)h->opts.interval_ms) / 1000.0;
+      continue;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 200 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+  }
+  pthread_mutex_unlock(&h->mu);
+  return NULL;
+}
+
+int fl_heal_start(const fl_node_cfg_t *cfg, fl_node_coord_t *coord, const fl_heal_opts_t *o,
+                  fl_heal_t **out, fl_errmsg_t *em) {
+  *out = NULL;
+  fl_heal_t *h = calloc(1, sizeof *h);
+  if (!h)
+    return -ENOMEM;
+  h->cfg = cfg;
+  h->coord = coord;
+  h->opts = *o;
+  if (h->opts.parallel < 1)
+    h->opts.parallel = 1;
+  if (h->opts.inflight < 1)
+    h->opts.inflight = 1;
+  if (h->opts.interval_ms < 100)
+    h->opts.interval_ms = 100;
+  pthread_mutex_init(&h->mu, NULL);
+  pthread_cond_init(&h->cv, NULL);
+  pthread_mutex_init(&h->ec_mu, NULL);
+  pthread_mutex_init(&h->rate_mu, NULL);
+  h->rate_last = h->sample_t = fl__now();
+  int rc;
+  if ((rc = fl_heal_conns_new(&h->conns, FL__CALL_TIMEOUT_MS)) != 0 ||
+      (rc = fl_pool_new(&h->pg_pool, (unsigned)h->opts.parallel)) != 0 ||
+      (rc = fl_pool_new(&h->io_pool, (unsigned)(h->opts.parallel * h->opts.inflight))) != 0)
+    goto fail;
+  if ((rc = -pthread_create(&h->thread, NULL, fl__main, h)) != 0)
+    goto fail;
+  h->started = 1;
+  *out = h;
+  return 0;
+fail:
+  fl_heal_stop(h);
+  return fl_errf(em, rc, "starting the repair worker: %s", fl_strerror(rc));
+}
+
+void fl_heal_stop(fl_heal_t *h) {
+  if (!h)
+    return;
+  atomic_store(&h->stopping, 1);
+  pthread_mutex_lock(&h->mu);
+  h->stop = 1;
+  pthread_cond_broadcast(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+  if (h->started)
+    pthread_join(h->thread, NULL);
+  fl_pool_free(h->pg_pool);
+  fl_pool_free(h->io_pool);
+  fl_heal_conns_free(h->conns);
+  fl_ec_close(h->ec_ec);
+  fl_ec_close(h->ec_rep);
+  pthread_mutex_destroy(&h->mu);
+  pthread_cond_destroy(&h->cv);
+  pthread_mutex_destroy(&h->ec_mu);
+  pthread_mutex_destroy(&h->rate_mu);
+  free(h);
+}
+
+void fl_heal_kick(fl_heal_t *h) {
+  if (!h)
+    return;
+  pthread_mutex_lock(&h->mu);
+  h->kick = 1;
+  pthread_cond_broadcast(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+}
+
+void fl_heal_progress(void *arg, fl_cc_repair_t *out) {
+  fl_heal_t *h = arg;
+  memset(out, 0, sizeof *out);
+  if (!h)
+    return;
+  pthread_mutex_lock(&h->mu);
+  /* The rate is sampled when asked (every heartbeat): an EWMA over
+   * windows of at least a second. */
+  double now = fl__now(), dt = now - h->sample_t;
+  if (dt >= 1.0) {
+    double r = (double)(h->prog.bytes_done - h->sample_bytes) / dt;
+    h->ewma = h->ewma == 0 ? r : 0.5 * h->ewma + 0.5 * r;
+    h->sample_t = now;
+    h->sample_bytes = h->prog.bytes_done;
+  }
+  *out = h->prog;
+  out->rate_bytes_per_s = (uint64_t)h->ewma;
+  pthread_mutex_unlock(&h->mu);
+}
