@@ -288,7 +288,11 @@ static void progress(uint64_t epoch, progress_t *p) {
       rc = fl_nc_stat(&c, &st, &em);
     if (rc)
       die("stat", rc, &em);
-    const Fl__RepairProgress *rp = st.repair;
+    /* fl_nc_stat copies the scalars only; the repair figures are read
+     * from the response while the connection still holds it. */
+    const Fl__FrameHeader *h = fl_wire_conn_header(&c);
+    const Fl__RepairProgress *rp =
+        h->body_case == FL__FRAME_HEADER__BODY_STAT_RESULT ? h->stat_result->repair : NULL;
     if (!rp) {
       p->clean = 0;
     } else {
@@ -342,7 +346,7 @@ int main(int argc, char **argv) {
   dir = stat("build", &sb) == 0 && S_ISDIR(sb.st_mode) ? "build/bench-repair.tmp"
                                                        : "bench-repair.tmp";
   size_t studies = 80;
-  const char *rate = "0";
+  const char *rate = "0MB/s";
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
       dir = argv[++i];
@@ -367,7 +371,7 @@ int main(int argc, char **argv) {
   start_cluster(rate);
   char spec[64];
   snprintf(spec, sizeof spec, "127.0.0.1:%d", BASE_PORT);
-  fl_client_opts_t co = {spec, "bench", 0, 0, 30000};
+  fl_client_opts_t co = {.coord = spec, .tenant = "bench", .timeout_ms = 30000};
   fl_errmsg_t em = {{0}};
   int rc = fl_client_open(&cl, &co, &em);
   if (rc)
@@ -438,7 +442,7 @@ int main(int argc, char **argv) {
           (unsigned long long)rd.errors);
 
   char name[128], ref[128];
-  const char *tag = strcmp(rate, "0") == 0 ? "unlimited" : rate;
+  const char *tag = atof(rate) == 0 ? "unlimited" : rate;
   snprintf(name, sizeof name, "repair_per_node_MBps_rate_%s", tag);
   snprintf(ref, sizeof ref, "raw_durable_write_per_writer_x%d_%lluKiB", NODES - 1,
            (unsigned long long)(frag_record >> 10));

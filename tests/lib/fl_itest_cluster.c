@@ -91,7 +91,7 @@ int fl_itest_cluster_node_start(fl_itest_cluster_t *c, int i, const char *const 
 }
 
 int fl_itest_cluster_client(const fl_itest_cluster_t *c, fl_client_t **out) {
-  fl_client_opts_t o = {c->coord_addr, "hosp-a", 0, 0, 5000};
+  fl_client_opts_t o = {.coord = c->coord_addr, .tenant = "hosp-a", .timeout_ms = 5000};
   fl_errmsg_t em = {{0}};
   int rc = fl_client_open(out, &o, &em);
   if (rc)

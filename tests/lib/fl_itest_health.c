@@ -97,47 +97,6 @@ static int fl__collect(void *arg, const Fl__ListEntry *e) {
   return 0;
 }
 
-/* LIST of a whole PG (ListArgs.whole_pg, live fragments only), every page. */
-static int fl__list_pg(fl_wire_conn_t *c, uint32_t pg, fl__ents_t *out, fl_errmsg_t *em) {
-  uint8_t token[1024];
-  size_t token_len = 0;
-  for (;;) {
-    Fl__FrameHeader h = FL__FRAME_HEADER__INIT;
-    Fl__ListArgs a = FL__LIST_ARGS__INIT;
-    Fl__ObjectKey empty = FL__OBJECT_KEY__INIT;
-    a.prefix = &empty;
-    a.pg = pg;
-    a.whole_pg = 1;
-    a.max_entries = 1000;
-    a.page_token.data = token;
-    a.page_token.len = token_len;
-    h.type = FL__MSG_TYPE__MSG_TYPE_LIST;
-    h.body_case = FL__FRAME_HEADER__BODY_LIST;
-    h.list = &a;
-    int rc = fl_wire_conn_call(c, &h, NULL, 0, NULL, 0, em);
-    if (rc)
-      return rc;
-    const Fl__FrameHeader *r = fl_wire_conn_header(c);
-    size_t plen = 0;
-    const void *p = fl_wire_conn_payload(c, &plen);
-    Fl__ListPage *page = fl__list_page__unpack(NULL, plen, p);
-    if (!page)
-      return fl_errf(em, FL_EPROTO, "node sent a list page that does not decode");
-    for (size_t i = 0; i < page->n_entries && rc == 0; i++)
-      rc = fl__collect(out, page->entries[i]);
-    fl__list_page__free_unpacked(page, NULL);
-    if (rc)
-      return rc;
-    if (r->body_case != FL__FRAME_HEADER__BODY_LIST_RESULT ||
-        r->list_result->next_page_token.len == 0)
-      return 0;
-    if (r->list_result->next_page_token.len > sizeof token)
-      return fl_errf(em, FL_EPROTO, "node sent an oversized page token");
-    token_len = r->list_result->next_page_token.len;
-    memcpy(token, r->list_result->next_page_token.data, token_len);
-  }
-}
-
 static int fl__ent_cmp(const void *a, const void *b) {
   const fl__ent_t *x = a, *y = b;
   size_t l = x->key_len < y->key_len ? x->key_len : y->key_len;
@@ -312,7 +271,8 @@ int fl_itest_health_check(const char *coord, fl_itest_health_t *h, FILE *log, fl
     for (uint32_t pg = 0; lrc == 0 && pg < map.policy.pg_count; pg++) {
       all.node = n->id;
       all.pg = pg;
-      lrc = fl__list_pg(&k.conn[i], pg, &all, &e2);
+      uint64_t count = 0;
+      lrc = fl_nc_list_pg(&k.conn[i], pg, 0, 1000, fl__collect, &all, &count, &e2);
     }
     if (lrc) {
       h->nodes_failed++;
