@@ -13,11 +13,15 @@
  *   client get latency p50 and p99 of single instances (one reader thread,
  *     random instances) during the repair, against the same reader on the
  *     idle cluster just before the kill.
- * Runs with --repair-rate 0 (unlimited) unless --rate is given (then the
- * figure names carry the rate).
- * Usage: bench_repair [--dir DIR] [--studies N] [--rate RATE]
- *        (default build/bench-repair.tmp from the source tree, 80 studies
- *        of 8 CT instances, about 340 MB) */
+ * The whole run is done once per repair rate, each on a fresh cluster, and
+ * the figure names carry the rate: by default unlimited (--repair-rate 0,
+ * for the throughput figure) and 4MB/s per node (for the latency figures:
+ * repair bounded so that client reads keep their latency).
+ * Usage: bench_repair [--dir DIR] [--studies N] [--rates R1,R2...]
+ *                     [--parallel N] [--inflight N]
+ *        (default build/bench-repair.tmp from the source tree, 250 studies
+ *        of 8 CT instances, about 1 GB; rates 0MB/s,2MB/s; the nodes'
+ *        --repair-parallel 2 and --repair-inflight 8) */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -68,6 +72,10 @@ static int coord_map(fl_map_t *map) {
   return rc ? rc : changed ? 0 : FL_EPROTO;
 }
 
+/* Node flags --repair-parallel and --repair-inflight (the nodes' defaults
+ * unless given). */
+static const char *parallel = "2", *inflight = "8";
+
 static void start_cluster(const char *rate) {
   const char *bindir = fl_bench_bindir();
   char coord[1024], node[1024], cdata[1024], clog[1100], clisten[64];
@@ -92,7 +100,8 @@ static void start_cluster(const char *rate) {
     char *argv[] = {node, "serve", "--data", data, "--listen", listen, "--coord", clisten,
                     "--dc", "dc1", "--rack", rack, "--log-level", "warn", "--scrub-rate",
                     "0MB/s", "--reserve", "256MiB", "--repair-rate", (char *)rate,
-                    "--repair-interval", "1s", NULL};
+                    "--repair-interval", "1s", "--repair-parallel", (char *)parallel,
+                    "--repair-inflight", (char *)inflight, NULL};
     pids[i] = fl_bench_spawn(log, argv);
   }
   for (int i = 0; i < NODES; i++)
@@ -307,6 +316,30 @@ static void progress(uint64_t epoch, progress_t *p) {
   }
 }
 
+/* CPU seconds (user + system) the surviving nodes have used so far. */
+static double nodes_cpu(void) {
+  double sum = 0;
+  long hz = sysconf(_SC_CLK_TCK);
+  for (int i = 0; i < NODES; i++) {
+    if (pids[i] <= 0)
+      continue;
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pids[i]);
+    FILE *f = fopen(path, "r");
+    if (!f)
+      continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* Fields 14 and 15 (utime, stime) follow the ")" that ends field 2. */
+    char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+      sum += (double)(ut + st) / (double)hz;
+  }
+  return sum;
+}
+
 /* ---- raw reference ------------------------------------------------------------ */
 
 typedef struct raw {
@@ -341,33 +374,16 @@ static double raw_per_writer(int writers, size_t chunk, uint64_t per_writer) {
   return sum / writers;
 }
 
-int main(int argc, char **argv) {
-  struct stat sb;
-  dir = stat("build", &sb) == 0 && S_ISDIR(sb.st_mode) ? "build/bench-repair.tmp"
-                                                       : "bench-repair.tmp";
-  size_t studies = 80;
-  const char *rate = "0MB/s";
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
-      dir = argv[++i];
-    else if (strcmp(argv[i], "--studies") == 0 && i + 1 < argc)
-      studies = (size_t)atoi(argv[++i]);
-    else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
-      rate = argv[++i];
-    else {
-      fprintf(stderr, "usage: bench_repair [--dir DIR] [--studies N] [--rate RATE]\n");
-      return 2;
-    }
-  }
-  if (studies < 1 || studies > 10000)
-    return 2;
+/* One whole run on a fresh cluster whose nodes repair at `rate`: fill,
+ * idle latency, the raw reference, kill + mark out, repair. Prints the
+ * three BENCH lines, named after the rate. */
+static void run(const char *rate, size_t studies) {
   char cmd[1200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0 || mkdir(dir, 0755) != 0) {
     perror(dir);
-    return 1;
+    exit(1);
   }
-  atexit(kill_all);
   start_cluster(rate);
   char spec[64];
   snprintf(spec, sizeof spec, "127.0.0.1:%d", BASE_PORT);
@@ -377,8 +393,9 @@ int main(int argc, char **argv) {
   if (rc)
     die("open", rc, &em);
   double dt = fill(studies);
-  fprintf(stderr, "bench_repair: %zu CT instances in %zu studies, %.0f MB in %.1f s\n", n_insts,
-          studies, fill_bytes / 1e6, dt);
+  fprintf(stderr, "bench_repair: --repair-rate %s: %zu CT instances in %zu studies, %.0f MB in "
+                  "%.1f s\n",
+          rate, n_insts, studies, fill_bytes / 1e6, dt);
 
   /* Idle latency. */
   reader_t rd;
@@ -391,7 +408,8 @@ int main(int argc, char **argv) {
    * fragment record. */
   double raw = raw_per_writer(NODES - 1, (size_t)frag_record, 32u << 20);
   fprintf(stderr, "bench_repair: idle get p50 %.2f ms, p99 %.2f ms; raw durable write %.1f MB/s "
-                  "per writer\n", idle50, idle99, raw);
+                  "per writer\n",
+          idle50, idle99, raw);
 
   /* Lose a node for good. */
   kill(pids[VICTIM], SIGKILL);
@@ -408,13 +426,13 @@ int main(int argc, char **argv) {
   progress(m.epoch, &p0);
   fl_map_free(&m);
   reader_start(&rd);
-  double t0 = fl_bench_now();
+  double t0 = fl_bench_now(), cpu0 = nodes_cpu();
   if ((rc = fl_cc_mark(&c, ids[VICTIM], 1, &epoch, &em)) != 0)
     die("mark out", rc, &em);
   fl_wire_conn_close(&c);
   /* Repair is over when every survivor reports the latest epoch clean;
    * the epoch may move once more when the coordinator sees the node down. */
-  double t_end = 0;
+  double t_end = 0, t_report = 0, cpu_end = cpu0;
   for (;;) {
     usleep(100000);
     if ((rc = coord_map(&m)) != 0)
@@ -422,10 +440,18 @@ int main(int argc, char **argv) {
     epoch = m.epoch;
     fl_map_free(&m);
     progress(epoch, &p);
+    if (fl_bench_now() - t_report >= 1.0) {
+      t_report = fl_bench_now();
+      fprintf(stderr, "bench_repair: t=%.1f s epoch %llu: %.1f MB written by repair, %u PGs "
+                      "degraded\n",
+              t_report - t0, (unsigned long long)epoch, (p.bytes_done - p0.bytes_done) / 1e6,
+              p.degraded);
+    }
     if (p.clean && p.bytes_done > p0.bytes_done) {
       t_end = fl_bench_now();
       break;
     }
+    cpu_end = nodes_cpu();
     if (fl_bench_now() - t0 > 600) {
       fprintf(stderr, "bench_repair: repair did not finish in 10 minutes (%u PGs degraded)\n",
               p.degraded);
@@ -436,10 +462,11 @@ int main(int argc, char **argv) {
   reader_stop(&rd, &rep50, &rep99);
   double secs = t_end - t0;
   double per_node = (p.bytes_done - p0.bytes_done) / secs / 1e6 / (NODES - 1);
-  fprintf(stderr, "bench_repair: %.0f MB of fragments rebuilt in %.1f s by %d nodes; "
-                  "%llu get errors during the repair\n",
-          (p.bytes_done - p0.bytes_done) / 1e6, secs, NODES - 1,
-          (unsigned long long)rd.errors);
+  fprintf(stderr, "bench_repair: %.0f MB of fragments rebuilt in %.1f s by %d nodes, which used "
+                  "%.1f CPU-seconds meanwhile (%ld CPUs online); %zu gets during the repair, "
+                  "%llu failed\n",
+          (p.bytes_done - p0.bytes_done) / 1e6, secs, NODES - 1, cpu_end - cpu0,
+          sysconf(_SC_NPROCESSORS_ONLN), rd.n, (unsigned long long)rd.errors);
 
   char name[128], ref[128];
   const char *tag = atof(rate) == 0 ? "unlimited" : rate;
@@ -453,6 +480,7 @@ int main(int argc, char **argv) {
   fl_bench_line(name, rep99, "ms", "idle_get_p99_ms", idle99);
 
   fl_client_close(cl);
+  cl = NULL;
   for (int i = 0; i <= NODES; i++)
     if (pids[i] > 0) {
       kill(pids[i], SIGTERM);
@@ -460,7 +488,39 @@ int main(int argc, char **argv) {
       pids[i] = 0;
     }
   free(insts);
+  insts = NULL;
+  fill_bytes = 0;
   if (system(cmd) != 0)
-    return 1;
+    exit(1);
+}
+
+int main(int argc, char **argv) {
+  struct stat sb;
+  dir = stat("build", &sb) == 0 && S_ISDIR(sb.st_mode) ? "build/bench-repair.tmp"
+                                                       : "bench-repair.tmp";
+  size_t studies = 250;
+  char rates[256] = "0MB/s,2MB/s";
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+      dir = argv[++i];
+    else if (strcmp(argv[i], "--studies") == 0 && i + 1 < argc)
+      studies = (size_t)atoi(argv[++i]);
+    else if (strcmp(argv[i], "--rates") == 0 && i + 1 < argc)
+      snprintf(rates, sizeof rates, "%s", argv[++i]);
+    else if (strcmp(argv[i], "--parallel") == 0 && i + 1 < argc)
+      parallel = argv[++i];
+    else if (strcmp(argv[i], "--inflight") == 0 && i + 1 < argc)
+      inflight = argv[++i];
+    else {
+      fprintf(stderr, "usage: bench_repair [--dir DIR] [--studies N] [--rates R1,R2...] "
+                      "[--parallel N] [--inflight N]\n");
+      return 2;
+    }
+  }
+  if (studies < 1 || studies > 10000)
+    return 2;
+  atexit(kill_all);
+  for (char *save = NULL, *r = strtok_r(rates, ",", &save); r; r = strtok_r(NULL, ",", &save))
+    run(r, studies);
   return 0;
 }
