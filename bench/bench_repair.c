@@ -15,7 +15,7 @@
  *     idle cluster just before the kill.
  * The whole run is done once per repair rate, each on a fresh cluster, and
  * the figure names carry the rate: by default unlimited (--repair-rate 0,
- * for the throughput figure) and 4MB/s per node (for the latency figures:
+ * for the throughput figure) and 2MB/s per node (for the latency figures:
  * repair bounded so that client reads keep their latency).
  * Usage: bench_repair [--dir DIR] [--studies N] [--rates R1,R2...]
  *                     [--parallel N] [--inflight N]
