@@ -75,8 +75,7 @@ static void test_add_nodes(void) {
   for (int i = 0; i < READERS; i++)
     FL_CHECK_OK(fl_itest_reader_start(&rd[i], client, &data));
   fl_itest_sleep_ms(500);
-  for (int i = 0; i < ADDED; i++)
-    FL_CHECK_OK(fl_itest_cluster_node_start(&cl, NODES + i, NULL));
+  FL_CHECK_OK(fl_itest_cluster_nodes_add(&cl, ADDED));
   for (int i = 0; i < ADDED; i++)
     FL_CHECK_OK(fl_itest_cluster_wait_state(&cl, cl.ids[NODES + i], FL_NODE_UP | FL_NODE_IN,
                                             60000));

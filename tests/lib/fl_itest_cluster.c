@@ -46,7 +46,9 @@ static uint32_t fl__read_id(const fl_itest_node_t *n) {
   return id;
 }
 
-int fl_itest_cluster_node_start(fl_itest_cluster_t *c, int i, const char *const *extra) {
+/* Starts the process of slot i (a new slot when i == count) without
+ * waiting for it. */
+static int fl__launch(fl_itest_cluster_t *c, int i, const char *const *extra) {
   if (i < 0 || i > c->count || i >= FL_ITEST_CLUSTER_MAX)
     return -EINVAL;
   fl_itest_node_t *n = &c->nodes[i];
@@ -56,29 +58,39 @@ int fl_itest_cluster_node_start(fl_itest_cluster_t *c, int i, const char *const 
     char d[sizeof n->dir];
     snprintf(d, sizeof d, "%s/node%d", c->dir, i);
     memcpy(n->dir, d, sizeof d);
+    snprintf(n->log, sizeof n->log, "%s.log", d);
     snprintf(c->addr[i], sizeof c->addr[i], "127.0.0.1:%d", n->port);
   }
-  char rack[16];
+  char rack[16], bin[1024];
   snprintf(rack, sizeof rack, "r%d", i);
-  const char *argv[64];
-  int argc = 0;
-  const char *base[] = {"--coord", c->coord_addr, "--dc", "dc1", "--rack", rack,
-                        "--reserve", "0", "--log-level", "info", NULL};
-  for (int k = 0; base[k]; k++)
-    argv[argc++] = base[k];
-  for (int k = 0; c->node_extra && c->node_extra[k] && argc < 40; k++)
+  snprintf(bin, sizeof bin, "%s", fl_proc_bin("filmless-node"));
+  const char *argv[72] = {bin, "serve", "--data", n->dir, "--listen", c->addr[i], "--coord",
+                          c->coord_addr, "--dc", "dc1", "--rack", rack, "--reserve", "0",
+                          "--log-level", "info"};
+  int argc = 16;
+  for (int k = 0; c->node_extra && c->node_extra[k] && argc < 44; k++)
     argv[argc++] = c->node_extra[k];
-  for (int k = 0; extra && extra[k] && argc < 62; k++)
+  for (int k = 0; extra && extra[k] && argc < 70; k++)
     argv[argc++] = extra[k];
   argv[argc] = NULL;
-  int rc = fl_itest_node_start(n, n->dir, argv);
-  if (rc) {
-    fprintf(stderr, "node slot %d (port %d) did not start: %s\n", i, n->port, fl_strerror(rc));
+  int rc = fl_proc_start(&n->proc, (char *const *)argv, n->log);
+  if (rc)
     return rc;
-  }
   if (i == c->count)
     c->count++;
   c->started[i] = 1;
+  return 0;
+}
+
+/* Waits until slot i serves and has its id. */
+static int fl__await(fl_itest_cluster_t *c, int i) {
+  fl_itest_node_t *n = &c->nodes[i];
+  int rc = fl_proc_wait_port(&n->proc, n->port, 30000);
+  if (rc) {
+    fprintf(stderr, "node slot %d (port %d) did not start: %s\n", i, n->port, fl_strerror(rc));
+    fl_itest_dump_log(n);
+    return rc;
+  }
   for (uint64_t t0 = fl_itest_now_ms(); !c->ids[i]; fl_itest_sleep_ms(50)) {
     c->ids[i] = fl__read_id(n);
     if (!c->ids[i] && fl_itest_now_ms() - t0 > 30000) {
@@ -88,6 +100,20 @@ int fl_itest_cluster_node_start(fl_itest_cluster_t *c, int i, const char *const 
     }
   }
   return 0;
+}
+
+int fl_itest_cluster_node_start(fl_itest_cluster_t *c, int i, const char *const *extra) {
+  int rc = fl__launch(c, i, extra);
+  return rc ? rc : fl__await(c, i);
+}
+
+int fl_itest_cluster_nodes_add(fl_itest_cluster_t *c, int n) {
+  int first = c->count, rc = 0;
+  for (int i = 0; i < n && rc == 0; i++)
+    rc = fl__launch(c, first + i, NULL);
+  for (int i = first; i < c->count && rc == 0; i++)
+    rc = fl__await(c, i);
+  return rc;
 }
 
 int fl_itest_cluster_client(const fl_itest_cluster_t *c, fl_client_t **out) {

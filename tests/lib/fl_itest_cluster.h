@@ -44,6 +44,11 @@ int fl_itest_cluster_start(fl_itest_cluster_t *c, const char *name, int nodes, u
  * for a new node, for its id. */
 int fl_itest_cluster_node_start(fl_itest_cluster_t *c, int i, const char *const *extra);
 
+/* Starts n new nodes at once (slots count..count+n-1; their processes are
+ * all launched before any is waited for, so they join within moments of
+ * each other) and waits for their ports and ids. */
+int fl_itest_cluster_nodes_add(fl_itest_cluster_t *c, int n);
+
 /* Opens a libfilmless client on the cluster (tenant "hosp-a", 5 s per node
  * call); *out is the caller's (fl_client_close). Errors are printed. */
 int fl_itest_cluster_client(const fl_itest_cluster_t *c, fl_client_t **out);
