@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "filmless.h"
+#include "fl_cc.h"
 #include "fl_gen.h"
 #include "fl_itest_cluster.h"
 #include "fl_itest_data.h"
@@ -66,8 +67,24 @@ static void test_kill_during_puts(void) {
   /* One node of seven gone leaves every PG at least min_write = 5 nodes. */
   FL_CHECK_EQ(ok, data.n);
 
-  /* Down after 1 s, out after 3 s (the storm may outlast both). */
+  /* Down after 1 s, out after 3 s (the storm may outlast both), by the
+   * grace period, not by an admin. */
   FL_CHECK_OK(fl_itest_cluster_wait_state(&cl, victim, 0, 60000));
+  {
+    fl_wire_conn_t c;
+    fl_map_t m;
+    fl_cc_status_t *st = NULL;
+    uint32_t n = 0;
+    int auto_out = 0;
+    FL_CHECK_OK(fl_itest_connect(&cl.coord, &c));
+    FL_CHECK_OK(fl_cc_list(&c, &m, &st, &n, NULL));
+    for (uint32_t i = 0; i < n; i++)
+      auto_out |= st[i].id == victim && st[i].auto_out;
+    FL_CHECK(auto_out);
+    free(st);
+    fl_map_free(&m);
+    fl_wire_conn_close(&c);
+  }
 
   fl_itest_repair_sum_t sum;
   fl_errmsg_t em = {{0}};
