@@ -11,7 +11,8 @@
 # 7100; the coordinator then takes BASE-100). Without a filmless-coord
 # binary (or with FILMLESS_NO_COORD=1) the nodes run standalone and clients
 # use a static map naming them (FILMLESS_COORD=static:K+M:ADDR,...;
-# docs/client.md).
+# docs/client.md). FILMLESS_NODE_FLAGS adds flags to every node (e.g.
+# "--repair-rate 20MB/s").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,13 +22,13 @@ base=${FILMLESS_BASE_PORT:-7100}
 cport=$((base - 100))
 cmd=${1:-status}
 shift || true
-case "$cmd" in -h|--help|help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "$cmd" in -h|--help|help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 nodes=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes=${2:?--nodes needs a number}; shift 2 ;;
     --nodes=*) nodes=${1#--nodes=}; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "cluster.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -93,7 +94,8 @@ start() {
     # Standalone nodes take the static map's ids; the coordinator assigns its own.
     if use_coord; then idflags=(); else idflags=(--id "$i"); fi
     "$bin/filmless-node" serve --data "$dir/node$i" --listen "127.0.0.1:$port" "${idflags[@]}" \
-      --dc dc1 --rack "r$i" --reserve 256MiB "${coordflags[@]}" >>"$dir/node$i.log" 2>&1 &
+      --dc dc1 --rack "r$i" --reserve 256MiB "${coordflags[@]}" ${FILMLESS_NODE_FLAGS:-} \
+      >>"$dir/node$i.log" 2>&1 &
     echo $! > "$pid"
   done
   for i in $(seq 1 "$nodes"); do

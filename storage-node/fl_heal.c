@@ -250,6 +250,23 @@ static void fl__nc_key(const fl__pgjob_t *j, const fl__lent_t *x, uint32_t frag,
   *k = (fl_nc_key_t){j->pg, x->tenant, x->study, x->series, x->sop, frag};
 }
 
+/* A fetched fragment must be whole, of the wanted index, and match its
+ * own header's CRC: the decoder checks again, but a copy is not decoded. */
+static int fl__verify(const uint8_t *buf, uint64_t got, uint64_t fsize, uint32_t frag,
+                      uint32_t node_id, fl_errmsg_t *em) {
+  fl_ec_frag_hdr_t hdr;
+  if (got != fsize)
+    return fl_errf(em, FL_ECORRUPT, "node %u sent %" PRIu64 " bytes, listed %" PRIu64, node_id,
+                   got, fsize);
+  int rc = fl_ec_frag_hdr_parse(buf, got, &hdr, em);
+  if (rc == 0 &&
+      (hdr.index != frag || hdr.payload_len != got - FL_EC_FRAG_HDR_SIZE ||
+       fl_crc32c(buf + FL_EC_FRAG_HDR_SIZE, got - FL_EC_FRAG_HDR_SIZE) != hdr.payload_crc))
+    rc = fl_errf(em, FL_ECORRUPT, "fragment %u from node %u fails its own checks", frag,
+                 node_id);
+  return rc;
+}
+
 /* Reads fragment frag of the object whole from node ni into a new buffer. */
 static int fl__fetch(fl__pass_t *ps, int ni, const fl__pgjob_t *j, const fl__lent_t *x,
                      uint32_t frag, uint64_t fsize, uint8_t **out, fl_errmsg_t *em) {
@@ -268,14 +285,8 @@ static int fl__fetch(fl__pass_t *ps, int ni, const fl__pgjob_t *j, const fl__len
   uint64_t got = 0;
   rc = fl_nc_get(c, &k, 0, 0, buf, fsize, &got, NULL, em);
   fl_heal_conns_put(ps->h->conns, nd->id, nd->addr, c);
-  fl_ec_frag_hdr_t hdr;
-  if (rc == 0 && got != fsize)
-    rc = fl_errf(em, FL_ECORRUPT, "node %u sent %" PRIu64 " bytes, listed %" PRIu64, nd->id,
-                 got, fsize);
-  if (rc == 0 && (rc = fl_ec_frag_hdr_parse(buf, got, &hdr, em)) == 0 &&
-      (hdr.index != frag || hdr.payload_len != got - FL_EC_FRAG_HDR_SIZE ||
-       fl_crc32c(buf + FL_EC_FRAG_HDR_SIZE, got - FL_EC_FRAG_HDR_SIZE) != hdr.payload_crc))
-    rc = fl_errf(em, FL_ECORRUPT, "fragment %u from node %u fails its own checks", frag, nd->id);
+  if (rc == 0)
+    rc = fl__verify(buf, got, fsize, frag, nd->id, em);
   if (rc) {
     free(buf);
     return rc;
@@ -324,6 +335,55 @@ static int fl__do_copy(fl__opjob_t *o, fl_errmsg_t *em) {
   return rc;
 }
 
+/* Asks the holders of the first `need` fragments for them at once, each on
+ * its own connection, and collects the valid ones into bufs/in (*nb).
+ * Returns the fragment indexes asked for (bit f). */
+static uint32_t fl__fetch_many(fl__pass_t *ps, const fl__pgjob_t *j, const fl__lent_t *x,
+                               const fl_heal_obj_t *ob, uint32_t width, uint32_t need,
+                               uint64_t fsize, uint8_t **bufs, fl_ec_in_t *in, uint32_t *nb,
+                               fl_errmsg_t *em) {
+  fl_wire_conn_t *c[FL_HEAL_WIDTH_MAX] = {0};
+  uint32_t fr[FL_HEAL_WIDTH_MAX], n = 0, tried = 0;
+  for (uint32_t f = 0; f < width && n < need; f++) {
+    if (ob->src[f] < 0)
+      continue;
+    const fl_map_node_t *nd = &ps->map.nodes[ob->src[f]];
+    tried |= 1u << f;
+    fl_nc_key_t k;
+    fl__nc_key(j, x, f, &k);
+    if (fl_heal_conns_get(ps->h->conns, nd->id, nd->addr, &c[n], em) != 0)
+      continue;
+    if (fl_nc_get_send(c[n], f, &k, em) != 0) {
+      fl_heal_conns_put(ps->h->conns, nd->id, nd->addr, c[n]);
+      c[n] = NULL;
+      continue;
+    }
+    fr[n++] = f;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    const fl_map_node_t *nd = &ps->map.nodes[ob->src[fr[i]]];
+    uint8_t *buf = malloc(fsize ? fsize : 1);
+    uint64_t id = 0;
+    int rc = buf ? fl_nc_recv(c[i], buf, fsize, &id, em) : -ENOMEM;
+    const Fl__FrameHeader *h = rc == 0 ? fl_wire_conn_header(c[i]) : NULL;
+    if (rc == 0 && id != fr[i])
+      rc = fl_errf(em, FL_EPROTO, "node %u answered request %" PRIu64 ", not %u", nd->id, id,
+                   fr[i]);
+    if (rc == 0)
+      rc = fl__verify(buf, h->payload_length, fsize, fr[i], nd->id, em);
+    fl_heal_conns_put(ps->h->conns, nd->id, nd->addr, c[i]);
+    if (rc) {
+      free(buf);
+      continue;
+    }
+    bufs[*nb] = buf;
+    in[*nb].buf = buf;
+    in[*nb].len = fsize;
+    (*nb)++;
+  }
+  return tried;
+}
+
 static int fl__do_rebuild(fl__opjob_t *o, fl_errmsg_t *em) {
   fl__pass_t *ps = o->pass;
   fl_heal_t *h = ps->h;
@@ -337,9 +397,11 @@ static int fl__do_rebuild(fl__opjob_t *o, fl_errmsg_t *em) {
   uint32_t nb = 0;
   int rc = 0;
   fl_errmsg_t fe = {{0}};
-  /* Data fragments first: a systematic code then needs no decoding. */
+  /* Data fragments first: a systematic code then needs no decoding. The
+   * first k are asked for at once, then any others one by one. */
+  uint32_t tried = fl__fetch_many(ps, o->job, x, ob, width, need, me->fsize, bufs, in, &nb, &fe);
   for (uint32_t f = 0; f < width && nb < need; f++) {
-    if (ob->src[f] < 0)
+    if (ob->src[f] < 0 || (tried & (1u << f)))
       continue;
     if (fl__fetch(ps, ob->src[f], o->job, x, f, me->fsize, &bufs[nb], &fe) == 0) {
       in[nb].buf = bufs[nb];
