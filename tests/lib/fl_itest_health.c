@@ -197,7 +197,7 @@ static void fl__check_object(fl__chk_t *k, const fl_place_t *pl, const fl__ent_t
     dc = 0;
   fl_errmsg_t em = {{0}};
   if (fl_place_pg(pl, g[0].pg, dc, 0, place, &em) != 0) {
-    fl__problem(k, &g[0], "no placement (%u/%u)", 0, 0, em.msg);
+    fl__problem(k, &g[0], "no placement in datacenter %u (%u positions)", dc, width, em.msg);
     h->missing += width;
     return;
   }
@@ -422,7 +422,7 @@ int fl_itest_repair_wait(const char *coord, int timeout_ms, fl_itest_repair_sum_
         j++;
       if (j == nw && nw < sizeof w / sizeof w[0])
         w[nw++] = (fl__wait_node_t){n->id, 0, 0};
-      Fl__StatResult st;
+      Fl__StatResult st = FL__STAT_RESULT__INIT;
       Fl__RepairProgress rp;
       fl_errmsg_t e2 = {{0}};
       int src = fl_itest_node_stat(n->addr, &st, &rp, &e2);
