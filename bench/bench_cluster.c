@@ -156,32 +156,6 @@ static int dcmp(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static pid_t spawn(const char *log, char *const argv[]) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE *f = freopen(log, "a", stderr);
-    (void)f;
-    execv(argv[0], argv);
-    _exit(127);
-  }
-  return pid;
-}
-
-static void wait_port(int port, const char *what, const char *dir) {
-  for (int t = 0;; t++) {
-    fl_wire_conn_t c;
-    if (fl_wire_conn_open(&c, "127.0.0.1", (uint16_t)port, 1000, NULL, NULL) == 0) {
-      fl_wire_conn_close(&c);
-      return;
-    }
-    if (t > 300) {
-      fprintf(stderr, "bench_cluster: %s did not start (see %s)\n", what, dir);
-      exit(1);
-    }
-    usleep(100000);
-  }
-}
-
 /* Starts the coordinator (4+2) and NODES nodes registering with it, and waits
  * until the map holds every node up and in; spec receives its address. */
 static void start_cluster(const char *dir, char *spec, size_t cap) {
@@ -196,8 +170,8 @@ static void start_cluster(const char *dir, char *spec, size_t cap) {
   mkdir(cdata, 0755);
   char *cargv[] = {coord, "serve", "--data", cdata, "--listen", clisten, "--k", "4", "--m", "2",
                    "--log-level", "warn", NULL};
-  pids[NODES] = spawn(clog, cargv);
-  wait_port(BASE_PORT, "the coordinator", dir);
+  pids[NODES] = fl_bench_spawn(clog, cargv);
+  fl_bench_wait_port(BASE_PORT, "bench_cluster", "the coordinator", dir);
   for (int i = 0; i < NODES; i++) {
     char data[1024], listen[64], log[1100], rack[16];
     snprintf(data, sizeof data, "%s/node%d", dir, i + 1);
@@ -208,10 +182,10 @@ static void start_cluster(const char *dir, char *spec, size_t cap) {
     char *argv[] = {node, "serve", "--data", data, "--listen", listen, "--coord", clisten,
                     "--dc", "dc1", "--rack", rack, "--log-level", "warn", "--scrub-rate",
                     "0MB/s", "--reserve", "256MiB", NULL};
-    pids[i] = spawn(log, argv);
+    pids[i] = fl_bench_spawn(log, argv);
   }
   for (int i = 0; i < NODES; i++)
-    wait_port(BASE_PORT + i + 1, "a node", dir);
+    fl_bench_wait_port(BASE_PORT + i + 1, "bench_cluster", "a node", dir);
   for (int t = 0;; t++) {
     fl_wire_conn_t c;
     fl_map_t map;

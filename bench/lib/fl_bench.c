@@ -149,6 +149,35 @@ uint64_t fl_bench_rss(pid_t pid) {
   return kb * 1024;
 }
 
+pid_t fl_bench_spawn(const char *log, char *const argv[]) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE *f = freopen(log, "a", stderr);
+    (void)f;
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+void fl_bench_wait_port(int port, const char *prog, const char *what, const char *where) {
+  for (int t = 0;; t++) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+      close(fd);
+    if (ok)
+      return;
+    if (t > 300) {
+      fprintf(stderr, "%s: %s did not start (see %s)\n", prog, what, where);
+      exit(1);
+    }
+    usleep(100000);
+  }
+}
+
 const char *fl_bench_bindir(void) {
   static char dir[4096];
   ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);

@@ -31,6 +31,14 @@ void fl_bench_line(const char *name, double value, const char *unit, const char 
 /* Resident set size of pid in bytes (0 if unknown). */
 uint64_t fl_bench_rss(pid_t pid);
 
+/* Starts argv[0] (a path) with argv, its stderr appended to log; returns
+ * the child's pid, or -1 if fork failed. argv is borrowed for the call. */
+pid_t fl_bench_spawn(const char *log, char *const argv[]);
+
+/* Polls until a TCP connect to 127.0.0.1:port succeeds; after 30 s prints
+ * "<prog>: <what> did not start (see <where>)" and exits. */
+void fl_bench_wait_port(int port, const char *prog, const char *what, const char *where);
+
 /* Directory this executable lives in (for sibling binaries). */
 const char *fl_bench_bindir(void);
 
