@@ -291,6 +291,8 @@ int fl_itest_cluster_cli(const fl_itest_cluster_t *c, char *out, size_t cap,
 }
 
 void fl_itest_cluster_kill_all(fl_itest_cluster_t *c) {
+  if (c->dir[0])
+    fprintf(stderr, "cluster logs and data kept in %s\n", c->dir);
   for (int i = 0; i < c->count; i++)
     if (c->nodes[i].proc.pid > 0)
       fl_proc_stop(&c->nodes[i].proc, SIGKILL, 5000);
@@ -306,6 +308,7 @@ void fl_itest_cluster_stop(fl_itest_cluster_t *c) {
     fl_proc_stop(&c->coord.proc, SIGTERM, 20000);
   if (c->dir[0])
     fl_proc_rmtree(c->dir);
+  c->dir[0] = 0;
 }
 
 void fl_itest_cluster_dump(const fl_itest_cluster_t *c) {

@@ -78,10 +78,12 @@ int fl_itest_cluster_wait_state(const fl_itest_cluster_t *c, uint32_t id, int wa
 int fl_itest_cluster_cli(const fl_itest_cluster_t *c, char *out, size_t cap,
                          const char *const *argv);
 
-/* SIGKILLs every process still running (for atexit after a failed check). */
+/* SIGKILLs every process still running (for atexit after a failed check)
+ * and, unless the cluster was stopped, says where its logs are kept. */
 void fl_itest_cluster_kill_all(fl_itest_cluster_t *c);
 
-/* Stops every process (SIGTERM) and removes the scratch directory. */
+/* Stops every process (SIGTERM) and removes the scratch directory (a
+ * failed test never gets here, so its logs stay). */
 void fl_itest_cluster_stop(fl_itest_cluster_t *c);
 
 /* Prints the coordinator's and every node's log to stderr. */
