@@ -43,9 +43,9 @@ static uint64_t moved_pairs(const fl_map_t *a, const fl_map_t *b, uint64_t *all)
   *all = 0;
   for (size_t i = 0; i < data.n; i++) {
     const fl_itest_obj_t *o = &data.o[i];
-    if (o->put_rc != 0)
+    if (data.put_rc[i] != 0)
       continue;
-    uint32_t pg = fl_pg_of("hosp-a", o->study, a->policy.pg_count);
+    uint32_t pg = fl_pg_of("hosp-a", o->di.study_uid, a->policy.pg_count);
     uint32_t na[FL_MAP_WIDTH_MAX], nb[FL_MAP_WIDTH_MAX];
     FL_CHECK_OK(fl_place_pg(pa, pg, 0, 0, na, NULL));
     FL_CHECK_OK(fl_place_pg(pb, pg, 0, 0, nb, NULL));

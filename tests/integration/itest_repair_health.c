@@ -40,9 +40,9 @@ static void conn_to(uint32_t id, fl_wire_conn_t *c) {
 
 /* Key of fragment frag of object o and the nodes of its placement. */
 static fl_nc_key_t key_of(const fl_itest_obj_t *o, uint32_t frag, uint32_t place[]) {
-  uint32_t pg = fl_pg_of("hosp-a", o->study, map.policy.pg_count);
+  uint32_t pg = fl_pg_of("hosp-a", o->di.study_uid, map.policy.pg_count);
   FL_CHECK_OK(fl_place_pg_nodes(&map, pg, "dc1", place, NULL));
-  fl_nc_key_t k = {pg, "hosp-a", o->study, o->series, o->sop, frag};
+  fl_nc_key_t k = {pg, "hosp-a", o->di.study_uid, o->di.series_uid, o->di.sop_uid, frag};
   return k;
 }
 

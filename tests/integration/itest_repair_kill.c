@@ -62,7 +62,7 @@ static void test_kill_during_puts(void) {
 
   size_t ok = 0;
   for (size_t i = 0; i < data.n; i++)
-    ok += data.o[i].put_rc == 0;
+    ok += data.put_rc[i] == 0;
   fprintf(stderr, "%zu of %zu puts acknowledged (%.1f MB)\n", ok, data.n, data.bytes / 1e6);
   /* One node of seven gone leaves every PG at least min_write = 5 nodes. */
   FL_CHECK_EQ(ok, data.n);

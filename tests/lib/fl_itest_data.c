@@ -7,46 +7,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fl_dicom.h"
-#include "fl_gen.h"
 
 int fl_itest_data_gen(fl_itest_data_t *d, int modality, uint32_t studies, uint32_t per_study,
                       uint64_t seed) {
-  for (uint32_t s = 0; s < studies; s++) {
-    fl_gen_opts_t g = {0};
-    g.modality = modality;
-    g.instances = per_study;
-    g.seed = seed + s;
-    fl_errmsg_t em = {{0}};
-    int rc = fl_gen_opts_check(&g, &em);
-    if (rc)
-      return rc;
-    uint32_t n = fl_gen_instance_count(&g);
-    for (uint32_t i = 0; i < n; i++) {
-      if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 256;
-        fl_itest_obj_t *o = realloc(d->o, cap * sizeof *o);
-        if (!o)
-          return -ENOMEM;
+  for (uint32_t st = 0; st < studies; st++) {
+    fl_itest_study_t s;
+    fl_itest_study_make(&s, modality, per_study, seed + st);
+    if (d->n + s.n > d->cap) {
+      size_t cap = d->cap ? d->cap * 2 : 256;
+      while (cap < d->n + s.n)
+        cap *= 2;
+      fl_itest_obj_t *o = realloc(d->o, cap * sizeof *o);
+      if (o)
         d->o = o;
-        d->cap = cap;
+      int *rc = realloc(d->put_rc, cap * sizeof *rc);
+      if (rc)
+        d->put_rc = rc;
+      if (!o || !rc) {
+        fl_itest_study_free(&s);
+        return -ENOMEM;
       }
-      fl_itest_obj_t *o = &d->o[d->n];
-      memset(o, 0, sizeof *o);
-      if ((rc = fl_gen_instance(&g, i, &o->buf, &o->len, &em)) != 0)
-        return rc;
-      fl_dicom_info_t di;
-      if ((rc = fl_dicom_parse(o->buf, o->len, &di, &em)) != 0) {
-        free(o->buf);
-        return rc;
-      }
-      memcpy(o->study, di.study_uid, sizeof o->study);
-      memcpy(o->series, di.series_uid, sizeof o->series);
-      memcpy(o->sop, di.sop_uid, sizeof o->sop);
-      o->put_rc = 1;
-      d->bytes += o->len;
+      d->cap = cap;
+    }
+    /* The instances' buffers move to d; only the study's array goes. */
+    for (size_t i = 0; i < s.n; i++) {
+      d->o[d->n] = s.o[i];
+      d->put_rc[d->n] = 1;
+      d->bytes += s.o[i].len;
       d->n++;
     }
+    free(s.o);
   }
   return 0;
 }
@@ -55,6 +45,7 @@ void fl_itest_data_free(fl_itest_data_t *d) {
   for (size_t i = 0; i < d->n; i++)
     free(d->o[i].buf);
   free(d->o);
+  free(d->put_rc);
   memset(d, 0, sizeof *d);
 }
 
@@ -78,10 +69,11 @@ static void *fl__put_worker(void *arg) {
     fl_errmsg_t em = {{0}};
     int rc = fl_client_put(p->cl, o->buf, o->len, NULL, &em);
     pthread_mutex_lock(&p->mu);
-    o->put_rc = rc;
+    p->d->put_rc[i] = rc;
     if (rc) {
       if (p->failed++ < 5)
-        fprintf(stderr, "put %s: %s: %s\n", o->sop, fl_err_name(rc), fl_errmsg_str(&em, rc));
+        fprintf(stderr, "put %s: %s: %s\n", o->di.sop_uid, fl_err_name(rc),
+                fl_errmsg_str(&em, rc));
     }
     if (p->done)
       __atomic_add_fetch(p->done, 1, __ATOMIC_SEQ_CST);
@@ -112,12 +104,12 @@ size_t fl_itest_data_put(fl_client_t *cl, fl_itest_data_t *d, size_t from, size_
 int fl_itest_data_check(fl_client_t *cl, const fl_itest_obj_t *o, fl_errmsg_t *em) {
   void *data = NULL;
   size_t len = 0;
-  int rc = fl_client_get(cl, o->study, o->series, o->sop, &data, &len, em);
+  int rc = fl_client_get(cl, o->di.study_uid, o->di.series_uid, o->di.sop_uid, &data, &len, em);
   if (rc)
     return rc;
   if (len != o->len || memcmp(data, o->buf, len) != 0)
     rc = fl_errf(em, FL_ECORRUPT, "instance %s read back %zu bytes that differ from the %zu put",
-                 o->sop, len, o->len);
+                 o->di.sop_uid, len, o->len);
   free(data);
   return rc;
 }
@@ -125,12 +117,12 @@ int fl_itest_data_check(fl_client_t *cl, const fl_itest_obj_t *o, fl_errmsg_t *e
 size_t fl_itest_data_check_all(fl_client_t *cl, const fl_itest_data_t *d) {
   size_t bad = 0;
   for (size_t i = 0; i < d->n; i++) {
-    if (d->o[i].put_rc != 0)
+    if (d->put_rc[i] != 0)
       continue;
     fl_errmsg_t em = {{0}};
     int rc = fl_itest_data_check(cl, &d->o[i], &em);
     if (rc && bad++ < 5)
-      fprintf(stderr, "read back %s: %s: %s\n", d->o[i].sop, fl_err_name(rc),
+      fprintf(stderr, "read back %s: %s: %s\n", d->o[i].di.sop_uid, fl_err_name(rc),
               fl_errmsg_str(&em, rc));
   }
   return bad;
@@ -157,7 +149,7 @@ static void *fl__reader(void *arg) {
     size_t i = 0;
     for (; i < n && !__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST); i++) {
       const fl_itest_obj_t *o = &r->d->o[order[i]];
-      if (o->put_rc != 0)
+      if (r->d->put_rc[order[i]] != 0)
         continue;
       fl_errmsg_t em = {{0}};
       int rc = fl_itest_data_check(r->cl, o, &em);
@@ -170,9 +162,10 @@ static void *fl__reader(void *arg) {
       else
         __atomic_add_fetch(&r->errors, 1, __ATOMIC_SEQ_CST);
       if (!r->first[0])
-        snprintf(r->first, sizeof r->first, "%s: %s: %s", o->sop, fl_err_name(rc),
+        snprintf(r->first, sizeof r->first, "%s: %s: %s", o->di.sop_uid, fl_err_name(rc),
                  fl_errmsg_str(&em, rc));
-      fprintf(stderr, "reader: %s: %s: %s\n", o->sop, fl_err_name(rc), fl_errmsg_str(&em, rc));
+      fprintf(stderr, "reader: %s: %s: %s\n", o->di.sop_uid, fl_err_name(rc),
+              fl_errmsg_str(&em, rc));
     }
     if (i == n)
       __atomic_add_fetch(&r->rounds, 1, __ATOMIC_SEQ_CST);
