@@ -129,12 +129,7 @@ static void test_add_nodes(void) {
     FL_CHECK_INT(rd[i].rounds, >=, 1);
   }
 
-  fl_itest_health_t h;
-  FL_CHECK_OK(fl_itest_health_check(cl.coord_addr, &h, NULL, &em));
-  fl_itest_health_print(&h, "after the nodes joined", stderr);
-  FL_CHECK(fl_itest_health_ok(&h));
-  FL_CHECK_EQ(h.nodes_checked, NODES + ADDED);
-  FL_CHECK_EQ(h.objects, data.n);
+  fl_itest_health_expect(cl.coord_addr, "after the nodes joined", NODES + ADDED, data.n);
   FL_CHECK_EQ(fl_itest_data_check_all(client, &data), 0);
   fl_map_free(&old_map);
   fl_map_free(&new_map);

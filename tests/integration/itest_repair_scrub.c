@@ -211,11 +211,7 @@ static void test_scrub_repair(void) {
   FL_CHECK_INT(rd.rounds, >=, 1);
   FL_CHECK_INT(sum.rebuilt, >=, flips);
 
-  fl_itest_health_t h;
-  FL_CHECK_OK(fl_itest_health_check(cl.coord_addr, &h, NULL, &em));
-  fl_itest_health_print(&h, "after scrub and repair", stderr);
-  FL_CHECK(fl_itest_health_ok(&h));
-  FL_CHECK_EQ(h.objects, data.n);
+  fl_itest_health_expect(cl.coord_addr, "after scrub and repair", NODES, data.n);
   FL_CHECK_EQ(fl_itest_data_check_all(client, &data), 0);
 }
 

@@ -15,6 +15,7 @@
 #include "fl_itest_cluster.h"
 #include "fl_map.h"
 #include "fl_place.h"
+#include "fl_test.h"
 
 #define FL__PROBLEMS_MAX 20
 
@@ -319,6 +320,19 @@ fail:
 int fl_itest_health_ok(const fl_itest_health_t *h) {
   return h->objects == h->healthy && h->missing == 0 && h->corrupt == 0 && h->strays == 0 &&
          h->nodes_failed == 0;
+}
+
+void fl_itest_health_expect(const char *coord, const char *what, uint32_t nodes,
+                            uint64_t objects) {
+  fl_itest_health_t h;
+  fl_errmsg_t em = {{0}};
+  int rc = fl_itest_health_check(coord, &h, NULL, &em);
+  if (rc)
+    FL__FAIL("health check %s: %s", what, fl_errmsg_str(&em, rc));
+  fl_itest_health_print(&h, what, stderr);
+  FL_CHECK(fl_itest_health_ok(&h));
+  FL_CHECK_EQ(h.nodes_checked, nodes);
+  FL_CHECK_EQ(h.objects, objects);
 }
 
 void fl_itest_health_print(const fl_itest_health_t *h, const char *what, FILE *f) {

@@ -41,6 +41,12 @@ int fl_itest_health_check(const char *coord, fl_itest_health_t *h, FILE *log, fl
  * every up node was listed. */
 int fl_itest_health_ok(const fl_itest_health_t *h);
 
+/* Runs the check and ends the test (FL_CHECK) unless it found every
+ * object whole and nothing stray, on exactly `nodes` up nodes holding
+ * exactly `objects` objects; prints the result labelled `what`. */
+void fl_itest_health_expect(const char *coord, const char *what, uint32_t nodes,
+                            uint64_t objects);
+
 /* One line: "health epoch E: N objects (X EC), H healthy, ..." */
 void fl_itest_health_print(const fl_itest_health_t *h, const char *what, FILE *f);
 
