@@ -259,17 +259,22 @@ static int fl__list_cb(void *arg, const fl_idx_key_t *k, const fl_idx_value_t *v
   return 0;
 }
 
+/* Arrays for up to max entries (max <= FL__LIST_MAX, so no overflow).
+ * Not zeroed: fl__list_cb writes every field of an entry before it is
+ * used, and a page of 1000 entries is about a megabyte that a short
+ * listing would otherwise clear (and fault in) for nothing. */
 static int fl__list_ctx_alloc(fl__list_ctx_t *c, size_t max) {
   memset(c, 0, sizeof *c);
   c->cap = max;
-  c->entries = calloc(max, sizeof *c->entries);
-  c->keys = calloc(max, sizeof *c->keys);
-  c->attrs = calloc(max * 7, sizeof *c->attrs);
-  c->attr_ptrs = calloc(max * 7, sizeof *c->attr_ptrs);
-  c->entry_ptrs = calloc(max, sizeof *c->entry_ptrs);
-  c->strs = calloc(max, sizeof *c->strs);
-  c->nums = calloc(max, sizeof *c->nums);
-  c->vals = calloc(max, sizeof *c->vals);
+  max = max ? max : 1;
+  c->entries = malloc(max * sizeof *c->entries);
+  c->keys = malloc(max * sizeof *c->keys);
+  c->attrs = malloc(max * 7 * sizeof *c->attrs);
+  c->attr_ptrs = malloc(max * 7 * sizeof *c->attr_ptrs);
+  c->entry_ptrs = malloc(max * sizeof *c->entry_ptrs);
+  c->strs = malloc(max * sizeof *c->strs);
+  c->nums = malloc(max * sizeof *c->nums);
+  c->vals = malloc(max * sizeof *c->vals);
   if (!c->entries || !c->keys || !c->attrs || !c->attr_ptrs || !c->entry_ptrs || !c->strs ||
       !c->nums || !c->vals)
     return -ENOMEM;
