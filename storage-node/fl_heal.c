@@ -34,6 +34,7 @@
 struct fl_heal {
   const fl_node_cfg_t *cfg;
   fl_node_coord_t *coord;
+  fl_store_t *store; /* this node's own fragments are read from it directly */
   fl_heal_opts_t opts;
   pthread_t thread;
   int started;
@@ -129,6 +130,7 @@ typedef struct fl__pass {
   fl_place_t *pl;
   uint32_t dc;
   fl__peer_t *peers;     /* per map node */
+  int self;              /* this node's index in map */
   uint8_t *answered;     /* per map node */
   fl_latch_t done;
   pthread_mutex_t mu;
@@ -338,12 +340,18 @@ static uint32_t fl__fetch_many(fl__pass_t *ps, const fl__pgjob_t *j, const fl__l
                                uint64_t fsize, uint8_t **bufs, fl_ec_in_t *in, uint32_t *nb,
                                fl_errmsg_t *em) {
   fl_wire_conn_t *c[FL_HEAL_WIDTH_MAX] = {0};
-  uint32_t fr[FL_HEAL_WIDTH_MAX], n = 0, tried = 0;
-  for (uint32_t f = 0; f < width && n < need; f++) {
+  uint32_t fr[FL_HEAL_WIDTH_MAX], n = 0, tried = 0, asked = 0;
+  int local = -1;
+  for (uint32_t f = 0; f < width && asked < need; f++) {
     if (ob->src[f] < 0)
       continue;
     const fl_map_node_t *nd = &ps->map.nodes[ob->src[f]];
     tried |= 1u << f;
+    asked++;
+    if (ob->src[f] == ps->self && ps->h->store) {
+      local = (int)f; /* read from this node's own store below, no network */
+      continue;
+    }
     fl_nc_key_t k;
     fl__nc_key(j, x, f, &k);
     if (fl_heal_conns_get(ps->h->conns, nd->id, nd->addr, &c[n], em) != 0)
@@ -354,6 +362,25 @@ static uint32_t fl__fetch_many(fl__pass_t *ps, const fl__pgjob_t *j, const fl__l
       continue;
     }
     fr[n++] = f;
+  }
+  if (local >= 0) {
+    /* While the others answer: the fragment this node holds itself. */
+    fl_idx_key_t k;
+    fl_idx_value_t v;
+    void *base = NULL, *data = NULL;
+    uint64_t got = 0;
+    int rc = fl_idx_key_make(&k, j->pg, x->tenant, x->study, x->series, x->sop,
+                             (uint16_t)local, em);
+    if (rc == 0)
+      rc = fl_store_get(ps->h->store, &k, 0, 0, &v, &base, &data, &got, em);
+    if (rc == 0 && got == fsize) {
+      bufs[*nb] = base;
+      in[*nb].buf = data;
+      in[*nb].len = fsize;
+      (*nb)++;
+    } else {
+      free(base);
+    }
   }
   for (uint32_t i = 0; i < n; i++) {
     const fl_map_node_t *nd = &ps->map.nodes[ob->src[fr[i]]];
@@ -713,6 +740,7 @@ static int fl__pass(fl_heal_t *h) {
   int self_ix = fl__node_index(&ps.map, self);
   if (self_ix < 0)
     goto out;
+  ps.self = self_ix;
   /* Does this node lead anything? Only then ask the others. */
   uint32_t led = 0, njobs = 0;
   uint8_t *leads = calloc(ps.map.policy.pg_count ? ps.map.policy.pg_count : 1, 1);
@@ -860,14 +888,15 @@ static void *fl__main(void *arg) {
   return NULL;
 }
 
-int fl_heal_start(const fl_node_cfg_t *cfg, fl_node_coord_t *coord, const fl_heal_opts_t *o,
-                  fl_heal_t **out, fl_errmsg_t *em) {
+int fl_heal_start(const fl_node_cfg_t *cfg, fl_node_coord_t *coord, fl_store_t *store,
+                  const fl_heal_opts_t *o, fl_heal_t **out, fl_errmsg_t *em) {
   *out = NULL;
   fl_heal_t *h = calloc(1, sizeof *h);
   if (!h)
     return -ENOMEM;
   h->cfg = cfg;
   h->coord = coord;
+  h->store = store;
   h->opts = *o;
   if (h->opts.parallel < 1)
     h->opts.parallel = 1;

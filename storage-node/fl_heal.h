@@ -23,10 +23,11 @@ typedef struct fl_heal_opts {
 } fl_heal_opts_t;
 
 
-/* Starts the worker. cfg (its dc) and coord (the map, the node's id) are
- * borrowed until fl_heal_stop; o is copied. */
-int fl_heal_start(const fl_node_cfg_t *cfg, fl_node_coord_t *coord, const fl_heal_opts_t *o,
-                  fl_heal_t **out, fl_errmsg_t *em);
+/* Starts the worker. cfg (its dc), coord (the map, the node's id) and
+ * store (this node's fragments, read without the network when they are
+ * sources; may be NULL) are borrowed until fl_heal_stop; o is copied. */
+int fl_heal_start(const fl_node_cfg_t *cfg, fl_node_coord_t *coord, fl_store_t *store,
+                  const fl_heal_opts_t *o, fl_heal_t **out, fl_errmsg_t *em);
 
 /* Stops the threads (a fragment being written finishes first) and frees
  * everything. NULL is fine. */

@@ -251,7 +251,7 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
     fl_heal_opts_t ho = {.rate = cfg->repair_rate, .interval_ms = cfg->repair_interval_ms,
                          .parallel = (int)cfg->repair_parallel,
                          .inflight = (int)cfg->repair_inflight};
-    if ((rc = fl_heal_start(cfg, n->coord, &ho, &n->heal, em)) != 0)
+    if ((rc = fl_heal_start(cfg, n->coord, n->store, &ho, &n->heal, em)) != 0)
       goto fail;
     fl_node_coord_set_progress(n->coord, fl_heal_progress, n->heal);
   }
