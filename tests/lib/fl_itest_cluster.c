@@ -62,7 +62,9 @@ static int fl__launch(fl_itest_cluster_t *c, int i, const char *const *extra) {
     snprintf(c->addr[i], sizeof c->addr[i], "127.0.0.1:%d", n->port);
   }
   char rack[16], bin[1024];
-  snprintf(rack, sizeof rack, "r%d", i);
+  snprintf(rack, sizeof rack, "%.15s", c->rack[i] ? c->rack[i] : "");
+  if (!c->rack[i])
+    snprintf(rack, sizeof rack, "r%d", i);
   snprintf(bin, sizeof bin, "%s", fl_proc_bin("filmless-node"));
   const char *argv[72] = {bin, "serve", "--data", n->dir, "--listen", c->addr[i], "--coord",
                           c->coord_addr, "--dc", "dc1", "--rack", rack, "--reserve", "0",

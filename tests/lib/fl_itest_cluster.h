@@ -25,6 +25,7 @@ typedef struct fl_itest_cluster {
   int started[FL_ITEST_CLUSTER_MAX];       /* slot has been started at least once */
   int count;                               /* slots in use */
   const char *const *node_extra;           /* flags for every node (borrowed; may be NULL) */
+  const char *rack[FL_ITEST_CLUSTER_MAX];  /* rack of a slot (borrowed); NULL: "rI" */
 } fl_itest_cluster_t;
 
 /* Makes the scratch directory "<FL_TMP>/<name>.<pid>", starts the
