@@ -877,7 +877,7 @@ static void *fl__main(void *arg) {
     }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 200 * 1000000L;
+    ts.tv_nsec += 50 * 1000000L; /* a new map is noticed within 50 ms */
     if (ts.tv_nsec >= 1000000000L) {
       ts.tv_sec++;
       ts.tv_nsec -= 1000000000L;
