@@ -159,33 +159,8 @@ static int dcmp(const void *a, const void *b) {
 /* Starts the coordinator (4+2) and NODES nodes registering with it, and waits
  * until the map holds every node up and in; spec receives its address. */
 static void start_cluster(const char *dir, char *spec, size_t cap) {
-  const char *bindir = fl_bench_bindir();
-  char coord[1024], node[1024], cdata[1024], clog[1100], clisten[64];
-  snprintf(coord, sizeof coord, "%s/filmless-coord", bindir);
-  snprintf(node, sizeof node, "%s/filmless-node", bindir);
-  snprintf(cdata, sizeof cdata, "%s/coord", dir);
-  snprintf(clog, sizeof clog, "%s/coord.log", dir);
-  snprintf(clisten, sizeof clisten, "127.0.0.1:%d", BASE_PORT);
-  snprintf(spec, cap, "%s", clisten);
-  mkdir(cdata, 0755);
-  char *cargv[] = {coord, "serve", "--data", cdata, "--listen", clisten, "--k", "4", "--m", "2",
-                   "--log-level", "warn", NULL};
-  pids[NODES] = fl_bench_spawn(clog, cargv);
-  fl_bench_wait_port(BASE_PORT, "bench_cluster", "the coordinator", dir);
-  for (int i = 0; i < NODES; i++) {
-    char data[1024], listen[64], log[1100], rack[16];
-    snprintf(data, sizeof data, "%s/node%d", dir, i + 1);
-    snprintf(log, sizeof log, "%s/node%d.log", dir, i + 1);
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", BASE_PORT + i + 1);
-    snprintf(rack, sizeof rack, "r%d", i + 1);
-    mkdir(data, 0755);
-    char *argv[] = {node, "serve", "--data", data, "--listen", listen, "--coord", clisten,
-                    "--dc", "dc1", "--rack", rack, "--log-level", "warn", "--scrub-rate",
-                    "0MB/s", "--reserve", "256MiB", NULL};
-    pids[i] = fl_bench_spawn(log, argv);
-  }
-  for (int i = 0; i < NODES; i++)
-    fl_bench_wait_port(BASE_PORT + i + 1, "bench_cluster", "a node", dir);
+  snprintf(spec, cap, "127.0.0.1:%d", BASE_PORT);
+  fl_bench_cluster_spawn(dir, BASE_PORT, NODES, NULL, NULL, pids, "bench_cluster");
   for (int t = 0;; t++) {
     fl_wire_conn_t c;
     fl_map_t map;

@@ -77,35 +77,12 @@ static int coord_map(fl_map_t *map) {
 static const char *parallel = "2", *inflight = "8";
 
 static void start_cluster(const char *rate) {
-  const char *bindir = fl_bench_bindir();
-  char coord[1024], node[1024], cdata[1024], clog[1100], clisten[64];
-  snprintf(coord, sizeof coord, "%s/filmless-coord", bindir);
-  snprintf(node, sizeof node, "%s/filmless-node", bindir);
-  snprintf(cdata, sizeof cdata, "%s/coord", dir);
-  snprintf(clog, sizeof clog, "%s/coord.log", dir);
-  snprintf(clisten, sizeof clisten, "127.0.0.1:%d", BASE_PORT);
-  mkdir(cdata, 0755);
-  char *cargv[] = {coord, "serve", "--data", cdata, "--listen", clisten, "--k", "4", "--m", "2",
-                   "--pg-count", "128", "--heartbeat-interval", "200ms", "--down-after", "1s",
-                   "--out-after", "10m", "--log-level", "warn", NULL};
-  pids[NODES] = fl_bench_spawn(clog, cargv);
-  fl_bench_wait_port(BASE_PORT, "bench_repair", "the coordinator", dir);
-  for (int i = 0; i < NODES; i++) {
-    char data[1024], listen[64], log[1100], rack[16];
-    snprintf(data, sizeof data, "%s/node%d", dir, i + 1);
-    snprintf(log, sizeof log, "%s/node%d.log", dir, i + 1);
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", BASE_PORT + i + 1);
-    snprintf(rack, sizeof rack, "r%d", i + 1);
-    mkdir(data, 0755);
-    char *argv[] = {node, "serve", "--data", data, "--listen", listen, "--coord", clisten,
-                    "--dc", "dc1", "--rack", rack, "--log-level", "warn", "--scrub-rate",
-                    "0MB/s", "--reserve", "256MiB", "--repair-rate", (char *)rate,
-                    "--repair-interval", "1s", "--repair-parallel", (char *)parallel,
-                    "--repair-inflight", (char *)inflight, NULL};
-    pids[i] = fl_bench_spawn(log, argv);
-  }
-  for (int i = 0; i < NODES; i++)
-    fl_bench_wait_port(BASE_PORT + i + 1, "bench_repair", "a node", dir);
+  const char *coord_extra[] = {"--pg-count", "128", "--heartbeat-interval", "200ms",
+                               "--down-after", "1s", "--out-after", "10m", NULL};
+  const char *node_extra[] = {"--repair-rate", rate, "--repair-interval", "1s",
+                              "--repair-parallel", parallel, "--repair-inflight", inflight,
+                              NULL};
+  fl_bench_cluster_spawn(dir, BASE_PORT, NODES, coord_extra, node_extra, pids, "bench_repair");
   for (int t = 0;; t++) {
     fl_map_t map;
     int ready = 0;

@@ -131,3 +131,13 @@ void fl_latch_wait(fl_latch_t *l) {
     pthread_cond_wait(&l->cv, &l->mu);
   pthread_mutex_unlock(&l->mu);
 }
+
+void fl_deadline_ms(struct timespec *ts, uint32_t ms) {
+  clock_gettime(CLOCK_REALTIME, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}

@@ -1,11 +1,14 @@
-/* A fixed pool of worker threads running submitted tasks in FIFO order, and
- * a countdown latch callers use to wait for a group of tasks. The client
- * runs its node I/O on one pool and its per-instance work on another, so a
- * task never waits for a task of its own pool (no deadlock by exhaustion). */
+/* A fixed pool of worker threads running submitted tasks in FIFO order, a
+ * countdown latch callers use to wait for a group of tasks, and deadlines
+ * for condition waits. The client runs its node I/O on one pool and its
+ * per-instance work on another, so a task never waits for a task of its
+ * own pool (no deadlock by exhaustion); the repair worker does the same. */
 #ifndef FL_POOL_H
 #define FL_POOL_H
 
 #include <pthread.h>
+#include <stdint.h>
+#include <time.h>
 
 typedef struct fl_pool fl_pool_t;
 
@@ -33,5 +36,9 @@ void fl_latch_destroy(fl_latch_t *l);
 void fl_latch_add(fl_latch_t *l, unsigned n);
 void fl_latch_done(fl_latch_t *l);
 void fl_latch_wait(fl_latch_t *l);
+
+/* The CLOCK_REALTIME instant ms milliseconds from now, as
+ * pthread_cond_timedwait takes it. */
+void fl_deadline_ms(struct timespec *ts, uint32_t ms);
 
 #endif

@@ -876,12 +876,7 @@ static void *fl__main(void *arg) {
       continue;
     }
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 50 * 1000000L; /* a new map is noticed within 50 ms */
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    fl_deadline_ms(&ts, 50); /* a new map is noticed within 50 ms */
     pthread_cond_timedwait(&h->cv, &h->mu, &ts);
   }
   pthread_mutex_unlock(&h->mu);

@@ -21,6 +21,7 @@
 
 #include "fl_cc.h"
 #include "fl_log.h"
+#include "fl_pool.h"
 #include "fl_map_codec.h"
 
 #define FL__RETRY_MS 500
@@ -132,13 +133,7 @@ static void fl__load_files(fl_node_coord_t *nc) {
 /* Sleeps ms unless stopped; returns 1 once stop is set. */
 static int fl__sleep(fl_node_coord_t *nc, uint32_t ms) {
   struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
+  fl_deadline_ms(&ts, ms);
   pthread_mutex_lock(&nc->mu);
   while (!nc->stop && pthread_cond_timedwait(&nc->cv, &nc->mu, &ts) == 0)
     ;

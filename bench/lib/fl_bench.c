@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -188,4 +189,49 @@ const char *fl_bench_bindir(void) {
   if (slash)
     *slash = '\0';
   return dir;
+}
+
+/* argv = fixed flags, then extra (NULL-terminated), then NULL. */
+static void fl__argv(char **argv, size_t cap, char *const *fixed, size_t nfixed,
+                     const char *const *extra) {
+  size_t n = 0;
+  for (; n < nfixed && n + 1 < cap; n++)
+    argv[n] = fixed[n];
+  for (size_t i = 0; extra && extra[i] && n + 1 < cap; i++)
+    argv[n++] = (char *)extra[i];
+  argv[n] = NULL;
+}
+
+void fl_bench_cluster_spawn(const char *dir, int base_port, int nodes,
+                            const char *const *coord_extra, const char *const *node_extra,
+                            pid_t *pids, const char *prog) {
+  const char *bindir = fl_bench_bindir();
+  char coord[4200], node[4200], cdata[1024], clog[1100], clisten[64];
+  char *argv[64];
+  snprintf(coord, sizeof coord, "%s/filmless-coord", bindir);
+  snprintf(node, sizeof node, "%s/filmless-node", bindir);
+  snprintf(cdata, sizeof cdata, "%s/coord", dir);
+  snprintf(clog, sizeof clog, "%s/coord.log", dir);
+  snprintf(clisten, sizeof clisten, "127.0.0.1:%d", base_port);
+  mkdir(cdata, 0755);
+  char *cfixed[] = {coord, "serve", "--data", cdata, "--listen", clisten,
+                    "--k", "4", "--m", "2", "--log-level", "warn"};
+  fl__argv(argv, 64, cfixed, sizeof cfixed / sizeof cfixed[0], coord_extra);
+  pids[nodes] = fl_bench_spawn(clog, argv);
+  fl_bench_wait_port(base_port, prog, "the coordinator", dir);
+  for (int i = 0; i < nodes; i++) {
+    char data[1024], listen[64], log[1100], rack[16];
+    snprintf(data, sizeof data, "%s/node%d", dir, i + 1);
+    snprintf(log, sizeof log, "%s/node%d.log", dir, i + 1);
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", base_port + i + 1);
+    snprintf(rack, sizeof rack, "r%d", i + 1);
+    mkdir(data, 0755);
+    char *nfixed[] = {node, "serve", "--data", data, "--listen", listen, "--coord", clisten,
+                      "--dc", "dc1", "--rack", rack, "--log-level", "warn", "--scrub-rate",
+                      "0MB/s", "--reserve", "256MiB"};
+    fl__argv(argv, 64, nfixed, sizeof nfixed / sizeof nfixed[0], node_extra);
+    pids[i] = fl_bench_spawn(log, argv);
+  }
+  for (int i = 0; i < nodes; i++)
+    fl_bench_wait_port(base_port + i + 1, prog, "a node", dir);
 }

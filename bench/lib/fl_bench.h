@@ -39,6 +39,16 @@ pid_t fl_bench_spawn(const char *log, char *const argv[]);
  * "<prog>: <what> did not start (see <where>)" and exits. */
 void fl_bench_wait_port(int port, const char *prog, const char *what, const char *where);
 
+/* Starts a local cluster under dir: filmless-coord (policy 4+2) on
+ * 127.0.0.1:base_port and `nodes` filmless-node on the next ports, node i
+ * in rack "r<i+1>" of dc1, each registering with the coordinator;
+ * coord_extra and node_extra (NULL-terminated, may be NULL) are appended
+ * to their flags. pids[0..nodes) get the nodes, pids[nodes] the
+ * coordinator. Waits for every port; exits naming prog on failure. */
+void fl_bench_cluster_spawn(const char *dir, int base_port, int nodes,
+                            const char *const *coord_extra, const char *const *node_extra,
+                            pid_t *pids, const char *prog);
+
 /* Directory this executable lives in (for sibling binaries). */
 const char *fl_bench_bindir(void);
 

@@ -15,6 +15,7 @@
 #include "fl_cc.h"
 #include "fl_cmap.h"
 #include "fl_log.h"
+#include "fl_pool.h"
 #include "fl_client_int.h"
 
 #define FL__WATCH_MS 20000u      /* one WATCH_MAP long poll */
@@ -182,13 +183,7 @@ static int fl__install(fl_client_t *c, fl_map_t *map, fl_errmsg_t *em) {
 /* Waits up to ms for a kick or stop; 1 if stopping. */
 static int fl__watch_pause(fl_client_t *c, int ms) {
   struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
+  fl_deadline_ms(&ts, (uint32_t)ms);
   pthread_mutex_lock(&c->wmu);
   while (!c->wstop && !c->wkick)
     if (pthread_cond_timedwait(&c->wcv, &c->wmu, &ts) == ETIMEDOUT)
