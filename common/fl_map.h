@@ -122,4 +122,12 @@ static inline int fl_map_node_usable(const fl_map_node_t *n) {
  * nodes (FL_EUNAVAIL, naming the datacenter and the counts). */
 int fl_map_validate(const fl_map_t *map, fl_errmsg_t *em);
 
+/* 1 if placement computed from a may differ from placement computed from b
+ * for some PG: the placement-relevant policy (k, m, pg_count,
+ * datacenters), any node's id, datacenter, rack, weight or `in` bit, or
+ * the upmap table differ. Up/down and address changes do not move
+ * fragments (a down node keeps its positions), so they return 0. Both maps
+ * borrowed for the call. */
+int fl_map_placement_differs(const fl_map_t *a, const fl_map_t *b);
+
 #endif

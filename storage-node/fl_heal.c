@@ -134,6 +134,8 @@ typedef struct fl__pass {
   uint8_t *answered;     /* per map node */
   fl_latch_t done;
   pthread_mutex_t mu;
+  uint64_t seen_epoch;   /* the node's epoch last compared with map (under mu) */
+  int stale;             /* that epoch moves placement: stop this pass */
   uint32_t pgs_failed;
   uint32_t pgs_worked; /* PGs whose plan had operations */
 } fl__pass_t;
@@ -680,13 +682,39 @@ out:
   return rc;
 }
 
+/* Whether the node's map moved on in a way that changes placement since
+ * this pass began. A change that moves nothing (a node going down or up)
+ * lets the pass go on: writes to a node that is now away fail and are
+ * retried, and drops are guarded by epoch anyway. */
+static int fl__stale(fl__pass_t *ps) {
+  fl_heal_t *h = ps->h;
+  uint64_t e = fl_node_coord_epoch(h->coord);
+  if (e == ps->map.epoch)
+    return 0;
+  pthread_mutex_lock(&ps->mu);
+  if (ps->seen_epoch != e) {
+    fl_map_t cur;
+    ps->seen_epoch = e;
+    if (fl_node_coord_map(h->coord, &cur, NULL) != 0) {
+      ps->stale = 1;
+    } else {
+      ps->stale = fl_map_placement_differs(&ps->map, &cur);
+      fl_map_free(&cur);
+    }
+  }
+  int stale = ps->stale;
+  pthread_mutex_unlock(&ps->mu);
+  return stale;
+}
+
 static void fl__pg_run(void *arg) {
   fl__pgjob_t *j = arg;
   fl__pass_t *ps = j->pass;
   fl_heal_t *h = ps->h;
   int rc = -ECANCELED;
-  /* A newer map makes this pass stale: the next one starts at once. */
-  if (!atomic_load(&h->stopping) && fl_node_coord_epoch(h->coord) == ps->map.epoch)
+  /* A map that moves placement makes this pass stale: the next one starts
+   * at once. */
+  if (!atomic_load(&h->stopping) && !fl__stale(ps))
     rc = fl__repair_pg(ps, j);
   pthread_mutex_lock(&h->mu);
   if (rc == 0 && h->prog.pgs_degraded)

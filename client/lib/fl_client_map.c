@@ -146,7 +146,7 @@ static int fl__install(fl_client_t *c, fl_map_t *map, fl_errmsg_t *em) {
   fl__view_t *old = c->view;
   if (old) {
     unsigned from = 0;
-    if (fl_cmap_placement_differs(&old->cur->map, &e->map)) {
+    if (fl_map_placement_differs(&old->cur->map, &e->map)) {
       atomic_fetch_add(&old->cur->refs, 1);
       v->prev[v->nprev++] = old->cur;
     }

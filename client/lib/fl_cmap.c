@@ -136,29 +136,6 @@ int fl_cmap_load(const char *src, int timeout_ms, fl_map_t *map, fl_errmsg_t *em
   return fl_cmap_fetch_coord(src, timeout_ms, map, em);
 }
 
-int fl_cmap_placement_differs(const fl_map_t *a, const fl_map_t *b) {
-  const fl_map_policy_t *p = &a->policy, *q = &b->policy;
-  if (p->k != q->k || p->m != q->m || p->pg_count != q->pg_count || p->dc_count != q->dc_count)
-    return 1;
-  for (uint32_t i = 0; i < p->dc_count && i < FL_MAP_DC_MAX; i++)
-    if (strcmp(p->dcs[i], q->dcs[i]) != 0)
-      return 1;
-  if (a->node_count != b->node_count || a->upmap_count != b->upmap_count)
-    return 1;
-  for (uint32_t i = 0; i < a->node_count; i++) {
-    const fl_map_node_t *x = &a->nodes[i], *y = &b->nodes[i];
-    if (x->id != y->id || x->weight != y->weight ||
-        (x->state & FL_NODE_IN) != (y->state & FL_NODE_IN) || strcmp(x->dc, y->dc) != 0 ||
-        strcmp(x->rack, y->rack) != 0)
-      return 1;
-  }
-  for (uint32_t i = 0; i < a->upmap_count; i++)
-    if (a->upmap[i].pg != b->upmap[i].pg || a->upmap[i].from != b->upmap[i].from ||
-        a->upmap[i].to != b->upmap[i].to)
-      return 1;
-  return 0;
-}
-
 unsigned fl_cmap_ask_add(uint32_t *set, unsigned *count, unsigned cap, const uint32_t *ids,
                          unsigned n) {
   unsigned left = 0;

@@ -33,13 +33,6 @@ int fl_cmap_load(const char *src, int timeout_ms, fl_map_t *map, fl_errmsg_t *em
 
 /* ---- epochs: what the client keeps of earlier maps (pure) ---------------- */
 
-/* 1 if placement computed from a may differ from placement computed from b
- * for some PG: the placement-relevant policy (k, m, pg_count,
- * datacenters), any node's id, datacenter, rack, weight or `in` bit, or
- * the upmap table differ. Up/down and address changes do not move
- * fragments (a down node keeps its positions), so they return 0. Both maps
- * borrowed for the call. */
-int fl_cmap_placement_differs(const fl_map_t *a, const fl_map_t *b);
 
 /* Adds the ids[0..n) not already in set[0..*count) to its end, in order,
  * as long as it holds fewer than cap; returns how many were left out for

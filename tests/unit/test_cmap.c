@@ -108,25 +108,25 @@ static void test_placement_differs(void) {
   fl_map_t a, b;
   six(&a);
   six(&b);
-  FL_CHECK_EQ(fl_cmap_placement_differs(&a, &b), 0);
+  FL_CHECK_EQ(fl_map_placement_differs(&a, &b), 0);
   /* Changes that keep every position where it is. */
   b.epoch = 9;
   b.nodes[2].state &= ~FL_NODE_UP; /* down but in keeps its positions */
   snprintf(b.nodes[4].addr, sizeof b.nodes[4].addr, "elsewhere:5");
   b.policy.min_write = 3;
   b.policy.small_threshold = 1;
-  FL_CHECK_EQ(fl_cmap_placement_differs(&a, &b), 0);
+  FL_CHECK_EQ(fl_map_placement_differs(&a, &b), 0);
   FL_CHECK(same_placement(&a, &b));
   fl_map_free(&b);
   /* Changes that move positions (each checked to move some). */
   six(&b);
   b.nodes[1].weight = 5;
-  FL_CHECK_EQ(fl_cmap_placement_differs(&a, &b), 1);
+  FL_CHECK_EQ(fl_map_placement_differs(&a, &b), 1);
   FL_CHECK(!same_placement(&a, &b));
   fl_map_free(&b);
   six(&b);
   b.nodes[1].state &= ~FL_NODE_IN;
-  FL_CHECK_EQ(fl_cmap_placement_differs(&a, &b), 1);
+  FL_CHECK_EQ(fl_map_placement_differs(&a, &b), 1);
   FL_CHECK(!same_placement(&a, &b));
   fl_map_free(&b);
   six(&b);
@@ -134,8 +134,8 @@ static void test_placement_differs(void) {
   n.id = 7;
   snprintf(n.rack, sizeof n.rack, "r7");
   FL_CHECK_OK(fl_map_add_node(&b, &n, NULL));
-  FL_CHECK_EQ(fl_cmap_placement_differs(&a, &b), 1);
-  FL_CHECK_EQ(fl_cmap_placement_differs(&b, &a), 1);
+  FL_CHECK_EQ(fl_map_placement_differs(&a, &b), 1);
+  FL_CHECK_EQ(fl_map_placement_differs(&b, &a), 1);
   FL_CHECK(!same_placement(&a, &b));
   fl_map_free(&b);
   six(&b);
@@ -145,16 +145,16 @@ static void test_placement_differs(void) {
   while (to == x[0] || to == x[1] || to == x[2])
     to++;
   FL_CHECK_OK(fl_map_upmap_set(&b, 0, x[0], to, NULL));
-  FL_CHECK_EQ(fl_cmap_placement_differs(&a, &b), 1);
+  FL_CHECK_EQ(fl_map_placement_differs(&a, &b), 1);
   FL_CHECK(!same_placement(&a, &b));
   fl_map_free(&b);
   six(&b);
   snprintf(b.nodes[0].rack, sizeof b.nodes[0].rack, "r2");
-  FL_CHECK_EQ(fl_cmap_placement_differs(&a, &b), 1);
+  FL_CHECK_EQ(fl_map_placement_differs(&a, &b), 1);
   fl_map_free(&b);
   six(&b);
   b.policy.m = 2;
-  FL_CHECK_EQ(fl_cmap_placement_differs(&a, &b), 1);
+  FL_CHECK_EQ(fl_map_placement_differs(&a, &b), 1);
   fl_map_free(&b);
   fl_map_free(&a);
 }
