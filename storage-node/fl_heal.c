@@ -48,6 +48,10 @@ struct fl_heal {
   pthread_mutex_t ec_mu;
   fl_ec_t *ec_ec;
   uint32_t ec_k, ec_m;
+  /* when placement last changed, to let rebalance wait for it to settle */
+  fl_map_t last_map;
+  int have_last_map;
+  double placement_changed;
   /* token bucket */
   pthread_mutex_t rate_mu;
   double tokens, rate_last;
@@ -138,6 +142,7 @@ typedef struct fl__pass {
   int stale;             /* that epoch moves placement: stop this pass */
   uint32_t pgs_failed;
   uint32_t pgs_worked; /* PGs whose plan had operations */
+  int defer_copies;    /* placement changed moments ago: rebalance waits */
 } fl__pass_t;
 
 typedef struct fl__pgjob {
@@ -516,6 +521,33 @@ static int fl__small_op(fl__pass_t *ps, fl__pgjob_t *j, const fl_heal_plan_t *p,
 
 /* ---- one PG ---------------------------------------------------------------- */
 
+/* Runs plan ops [first, first+n) on the fragment pool and waits for them. */
+static void fl__run_ops(fl__pass_t *ps, fl__pgjob_t *j, fl_heal_plan_t *plan, size_t first,
+                        size_t n, const fl__lent_t *lents, atomic_int *failed) {
+  fl_heal_t *h = ps->h;
+  fl__opjob_t *jobs = calloc(n, sizeof *jobs);
+  fl_latch_t latch;
+  fl_latch_init(&latch);
+  if (!jobs) {
+    atomic_fetch_add(failed, (int)n);
+  } else {
+    fl_latch_add(&latch, (unsigned)n);
+    for (size_t a = 0; a < n; a++) {
+      jobs[a] = (fl__opjob_t){ps, j, plan, &plan->ops[first + a], lents, &latch, failed};
+      if (fl_pool_submit(h->io_pool, fl__op_run, &jobs[a]) != 0)
+        fl__op_run(&jobs[a]);
+    }
+    fl_latch_wait(&latch);
+  }
+  fl_latch_destroy(&latch);
+  free(jobs);
+  pthread_mutex_lock(&h->mu);
+  uint64_t nb = (uint64_t)n * (plan->n_objs ? plan->objs[plan->ops[first].obj].meta->fsize : 0);
+  h->prog.fragments_left -= h->prog.fragments_left < n ? h->prog.fragments_left : n;
+  h->prog.bytes_left -= h->prog.bytes_left < nb ? h->prog.bytes_left : nb;
+  pthread_mutex_unlock(&h->mu);
+}
+
 static void fl__list_free(fl__list_t *l) {
   for (size_t i = 0; i < l->n; i++)
     free(l->v[i].packed);
@@ -628,33 +660,35 @@ static int fl__repair_pg(fl__pass_t *ps, fl__pgjob_t *j) {
       failed++;
     }
   /* One position at a time: the PG never has two in transition. */
+  size_t deferred = 0;
   while (i < plan.n_ops && plan.ops[i].kind != FL_HEAL_DROP && !atomic_load(&h->stopping)) {
     size_t e = i;
     while (e < plan.n_ops && plan.ops[e].kind != FL_HEAL_DROP &&
            plan.ops[e].frag == plan.ops[i].frag)
       e++;
-    size_t n = e - i;
-    fl__opjob_t *jobs = calloc(n, sizeof *jobs);
-    fl_latch_t latch;
-    fl_latch_init(&latch);
-    if (!jobs) {
-      failed += (int)n;
-    } else {
-      fl_latch_add(&latch, (unsigned)n);
-      for (size_t a = 0; a < n; a++) {
-        jobs[a] = (fl__opjob_t){ps, j, &plan, &plan.ops[i + a], l.v, &latch, &failed};
-        if (fl_pool_submit(h->io_pool, fl__op_run, &jobs[a]) != 0)
-          fl__op_run(&jobs[a]);
+    if (ps->defer_copies) {
+      /* Copies (the data is still whole elsewhere) wait for the map to
+       * settle; rebuilds (redundancy is lost) go at once. Ops of one
+       * position are reordered so its copies come last, then cut. */
+      size_t w = i;
+      for (size_t a = i; a < e; a++)
+        if (plan.ops[a].kind != FL_HEAL_COPY) {
+          fl_heal_op_t t = plan.ops[w];
+          plan.ops[w++] = plan.ops[a];
+          plan.ops[a] = t;
+        }
+      deferred += e - w;
+      if (w == i) {
+        i = e;
+        continue;
       }
-      fl_latch_wait(&latch);
+      size_t n = w - i;
+      fl__run_ops(ps, j, &plan, i, n, l.v, &failed);
+      i = e;
+      continue;
     }
-    fl_latch_destroy(&latch);
-    free(jobs);
-    pthread_mutex_lock(&h->mu);
-    uint64_t nb = (uint64_t)n * (plan.n_objs ? plan.objs[plan.ops[i].obj].meta->fsize : 0);
-    h->prog.fragments_left -= h->prog.fragments_left < n ? h->prog.fragments_left : n;
-    h->prog.bytes_left -= h->prog.bytes_left < nb ? h->prog.bytes_left : nb;
-    pthread_mutex_unlock(&h->mu);
+    size_t n = e - i;
+    fl__run_ops(ps, j, &plan, i, n, l.v, &failed);
     i = e;
   }
   /* A drop is only safe under the map the plan was made with. */
@@ -662,7 +696,7 @@ static int fl__repair_pg(fl__pass_t *ps, fl__pgjob_t *j) {
     rc = -ECANCELED;
     goto out;
   }
-  if (failed == 0 && !plan.blocked) {
+  if (failed == 0 && deferred == 0 && !plan.blocked) {
     for (; i < plan.n_ops; i++)
       if (fl__small_op(ps, j, &plan, &plan.ops[i], l.v, &em) != 0) {
         fl_warn("repair", "PG %u: dropping a stray copy on node %u: %s", j->pg,
@@ -670,10 +704,11 @@ static int fl__repair_pg(fl__pass_t *ps, fl__pgjob_t *j) {
         failed++;
       }
   }
-  rc = failed || plan.blocked || plan.lost ? FL_EUNAVAIL : 0;
+  rc = failed || deferred || plan.blocked || plan.lost ? FL_EUNAVAIL : 0;
   if (plan.n_ops)
-    fl_info("repair", "PG %u: %zu object(s), %zu operation(s), %d failed%s", j->pg, plan.n_objs,
-            plan.n_ops, (int)failed, plan.blocked ? ", a holder is away" : "");
+    fl_info("repair", "PG %u: %zu object(s), %zu operation(s), %d failed, %zu waiting%s", j->pg,
+            plan.n_objs, plan.n_ops, (int)failed, deferred,
+            plan.blocked ? ", a holder is away" : "");
 out:
   fl_heal_plan_free(&plan);
   fl__list_free(&l);
@@ -746,6 +781,15 @@ static int fl__pass(fl_heal_t *h) {
   fl__pgjob_t *jobs = NULL;
   if (fl_node_coord_map(h->coord, &ps.map, &em) != 0)
     return 0;
+  /* Nodes often join (or leave) one after another within moments: copying
+   * towards each intermediate placement would move fragments twice. */
+  if (!h->have_last_map || fl_map_placement_differs(&h->last_map, &ps.map)) {
+    if (h->have_last_map)
+      h->placement_changed = fl__now();
+    fl_map_free(&h->last_map);
+    h->have_last_map = fl_map_copy(&h->last_map, &ps.map, NULL) == 0;
+  }
+  ps.defer_copies = fl__now() - h->placement_changed < (double)h->opts.settle_ms / 1000.0;
   uint32_t self = fl_node_coord_id(h->coord);
   int dci = fl_map_dc_index(&ps.map, h->cfg->dc);
   uint32_t k = ps.map.policy.k, m = ps.map.policy.m, w = k + m;
@@ -931,7 +975,9 @@ int fl_heal_start(const fl_node_cfg_t *cfg, fl_node_coord_t *coord, fl_store_t *
   pthread_cond_init(&h->cv, NULL);
   pthread_mutex_init(&h->ec_mu, NULL);
   pthread_mutex_init(&h->rate_mu, NULL);
-  h->rate_last = h->sample_t = fl__now();
+  /* A node that starts (often one of several joining) lets the map
+   * settle before copying too. */
+  h->rate_last = h->sample_t = h->placement_changed = fl__now();
   int rc;
   if ((rc = fl_heal_conns_new(&h->conns, FL__CALL_TIMEOUT_MS)) != 0 ||
       (rc = fl_pool_new(&h->pg_pool, (unsigned)h->opts.parallel)) != 0 ||
@@ -961,6 +1007,7 @@ void fl_heal_stop(fl_heal_t *h) {
   fl_pool_free(h->io_pool);
   fl_heal_conns_free(h->conns);
   fl_ec_close(h->ec_ec);
+  fl_map_free(&h->last_map);
   pthread_mutex_destroy(&h->mu);
   pthread_cond_destroy(&h->cv);
   pthread_mutex_destroy(&h->ec_mu);

@@ -37,6 +37,7 @@ typedef struct fl_node_cfg {
   int64_t repair_interval_ms;
   int64_t repair_parallel;  /* PGs repaired at once */
   int64_t repair_inflight;  /* objects in flight per PG position */
+  int64_t repair_settle_ms; /* rebalance waits this long after a placement change */
   char log_level[16];
 } fl_node_cfg_t;
 

@@ -59,5 +59,8 @@ const fl_cfg_field_t fl_node_cfg_fields[] = {
                 "--repair-parallel", "PGs repaired at once"),
     FL_CFG_INTF("repair", "inflight", fl_node_cfg_t, repair_inflight, "8", 1, 256, 0,
                 "--repair-inflight", "objects in flight within one position of a PG"),
+    FL_CFG_DURF("repair", "settle", fl_node_cfg_t, repair_settle_ms, "3s", 0,
+                3600 * FL_CFG_SEC, 0, "--repair-settle",
+                "copies of a rebalance start once placement has not changed for this long"),
     FL_CFG_END,
 };

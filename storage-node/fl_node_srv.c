@@ -250,7 +250,8 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
   if (n->coord && cfg->repair_enabled) {
     fl_heal_opts_t ho = {.rate = cfg->repair_rate, .interval_ms = cfg->repair_interval_ms,
                          .parallel = (int)cfg->repair_parallel,
-                         .inflight = (int)cfg->repair_inflight};
+                         .inflight = (int)cfg->repair_inflight,
+                         .settle_ms = cfg->repair_settle_ms};
     if ((rc = fl_heal_start(cfg, n->coord, n->store, &ho, &n->heal, em)) != 0)
       goto fail;
     fl_node_coord_set_progress(n->coord, fl_heal_progress, n->heal);

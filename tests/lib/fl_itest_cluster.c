@@ -6,10 +6,12 @@
 #include "fl_itest_cluster.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,10 +29,37 @@ void fl_itest_sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
+/* 1 if nothing listens on, or holds, 127.0.0.1:port right now. */
+static int fl__port_free(int port) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    return 0;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+  close(s);
+  return ok;
+}
+
 /* 12000..26800 in steps of 20: room for the coordinator and 16 nodes,
- * clear of bench_cluster's 27300.. and of the ephemeral range. */
+ * clear of bench_cluster's 27300.. and of the ephemeral range. Tests run
+ * side by side (ctest -j), so a block is drawn at random and taken only if
+ * all its 20 ports are free. */
 static int fl__pick_base(int attempt) {
-  return 12000 + (int)(((unsigned)getpid() + (unsigned)attempt * 97u) % 741u) * 20;
+  static unsigned seed;
+  if (!seed)
+    seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+  int base = 12000;
+  for (int tries = 0; tries < 200; tries++) {
+    seed = seed * 1103515245u + 12345u + (unsigned)attempt;
+    base = 12000 + (int)((seed >> 8) % 741u) * 20;
+    int ok = 1;
+    for (int p = base; p < base + 20 && ok; p++)
+      ok = fl__port_free(p);
+    if (ok)
+      break;
+  }
+  return base;
 }
 
 static uint32_t fl__read_id(const fl_itest_node_t *n) {
