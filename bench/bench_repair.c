@@ -18,10 +18,12 @@
  * for the throughput figure) and 2MB/s per node (for the latency figures:
  * repair bounded so that client reads keep their latency).
  * Usage: bench_repair [--dir DIR] [--studies N] [--rates R1,R2...]
- *                     [--parallel N] [--inflight N]
+ *                     [--parallel N] [--inflight N] [--modality M] [--keep]
  *        (default build/bench-repair.tmp from the source tree, 250 studies
  *        of 8 CT instances, about 1 GB; rates 0MB/s,2MB/s; the nodes'
- *        --repair-parallel 2 and --repair-inflight 8) */
+ *        --repair-parallel 2 and --repair-inflight 8; --modality makes the
+ *        studies MR, DX or MG instead; --keep leaves the directory and the
+ *        logs) */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -49,6 +51,7 @@ static pid_t pids[NODES + 1]; /* the nodes, then the coordinator */
 static uint32_t ids[NODES];
 static fl_client_t *cl;
 static const char *dir;
+static int keep; /* --keep: leave the cluster's directory (logs) after the run */
 
 static void kill_all(void) {
   for (int i = 0; i <= NODES; i++)
@@ -130,6 +133,7 @@ typedef struct inst {
 } inst_t;
 
 static inst_t *insts;
+static int modality = FL_GEN_CT; /* --modality */
 static size_t n_insts;
 static uint64_t fill_bytes, frag_record;
 
@@ -147,7 +151,7 @@ static void *fill_worker(void *arg) {
     if (i >= n_insts)
       return NULL;
     fl_gen_opts_t g = {0};
-    g.modality = FL_GEN_CT;
+    g.modality = modality;
     g.instances = PER_STUDY;
     g.seed = 500 + i / PER_STUDY;
     uint8_t *buf;
@@ -467,7 +471,7 @@ static void run(const char *rate, size_t studies) {
   free(insts);
   insts = NULL;
   fill_bytes = 0;
-  if (system(cmd) != 0)
+  if (!keep && system(cmd) != 0)
     exit(1);
 }
 
@@ -488,9 +492,14 @@ int main(int argc, char **argv) {
       parallel = argv[++i];
     else if (strcmp(argv[i], "--inflight") == 0 && i + 1 < argc)
       inflight = argv[++i];
+    else if (strcmp(argv[i], "--keep") == 0)
+      keep = 1;
+    else if (strcmp(argv[i], "--modality") == 0 && i + 1 < argc &&
+             fl_gen_modality_parse(argv[++i], &modality) == 0)
+      ;
     else {
       fprintf(stderr, "usage: bench_repair [--dir DIR] [--studies N] [--rates R1,R2...] "
-                      "[--parallel N] [--inflight N]\n");
+                      "[--parallel N] [--inflight N] [--modality CT|MR|DX|MG] [--keep]\n");
       return 2;
     }
   }

@@ -100,24 +100,44 @@ int fl_nc_putv(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *
   return fl__put_call(c, &m.h, iov, iovcnt, len, existed, em);
 }
 
+/* Builds m as a PUT_FRAGMENT of k carrying meta's metadata (borrowed: its
+ * attributes stay meta's). -EINVAL for a tombstone. */
+static int fl__put_entry_build(fl__put_msg_t *m, const fl_nc_key_t *k, const Fl__ListEntry *meta,
+                               uint64_t len, fl_errmsg_t *em) {
+  if (meta->tombstone)
+    return fl_errf(em, -EINVAL, "cannot put fragment %u of %s from a tombstone entry", k->frag,
+                   k->sop ? k->sop : "");
+  fl__put_build(m, k, NULL, NULL, len);
+  m->a.layout = meta->layout;
+  m->a.object_size = meta->object_size;
+  m->a.key_id = meta->key_id;
+  m->a.flags = meta->flags;
+  /* Borrowed for the call: packing only reads them. */
+  m->a.attrs = meta->attrs;
+  m->a.n_attrs = meta->n_attrs;
+  return 0;
+}
+
 int fl_nc_put_entry(fl_wire_conn_t *c, const fl_nc_key_t *k, const Fl__ListEntry *meta,
                     const struct iovec *iov, int iovcnt, int *existed, fl_errmsg_t *em) {
   if (existed)
     *existed = 0;
-  if (meta->tombstone)
-    return fl_errf(em, -EINVAL, "cannot put fragment %u of %s from a tombstone entry", k->frag,
-                   k->sop ? k->sop : "");
   uint64_t len = fl__iov_len(iov, iovcnt);
   fl__put_msg_t m;
-  fl__put_build(&m, k, NULL, NULL, len);
-  m.a.layout = meta->layout;
-  m.a.object_size = meta->object_size;
-  m.a.key_id = meta->key_id;
-  m.a.flags = meta->flags;
-  /* Borrowed for the call: packing only reads them. */
-  m.a.attrs = meta->attrs;
-  m.a.n_attrs = meta->n_attrs;
-  return fl__put_call(c, &m.h, iov, iovcnt, len, existed, em);
+  int rc = fl__put_entry_build(&m, k, meta, len, em);
+  return rc ? rc : fl__put_call(c, &m.h, iov, iovcnt, len, existed, em);
+}
+
+int fl_nc_put_entry_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k,
+                         const Fl__ListEntry *meta, const struct iovec *iov, int iovcnt,
+                         fl_errmsg_t *em) {
+  uint64_t len = fl__iov_len(iov, iovcnt);
+  fl__put_msg_t m;
+  int rc = fl__put_entry_build(&m, k, meta, len, em);
+  if (rc)
+    return rc;
+  m.h.request_id = id;
+  return fl_wire_conn_send(c, &m.h, iov, len ? iovcnt : 0, em);
 }
 
 int fl_nc_put(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,

@@ -126,5 +126,10 @@ int fl_nc_drop(fl_wire_conn_t *c, const fl_nc_key_t *k, uint64_t map_epoch, uint
  * -EINVAL if meta is a tombstone. *existed as for fl_nc_put. */
 int fl_nc_put_entry(fl_wire_conn_t *c, const fl_nc_key_t *k, const Fl__ListEntry *meta,
                     const struct iovec *iov, int iovcnt, int *existed, fl_errmsg_t *em);
+/* The same put pipelined: sent with request id `id` without waiting; its
+ * answer comes through fl_nc_recv. */
+int fl_nc_put_entry_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k,
+                         const Fl__ListEntry *meta, const struct iovec *iov, int iovcnt,
+                         fl_errmsg_t *em);
 
 #endif

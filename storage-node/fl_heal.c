@@ -2,9 +2,9 @@
  * degraded PG's plan, the rate limit and the progress figures. The
  * decisions are fl_heal_plan.c's; this file fetches what they read and
  * carries out what they return. Threads: one that schedules passes, a
- * pool of `parallel` PG workers, and a pool of parallel x inflight
- * fragment workers (a PG worker waits for its fragments on the other
- * pool, so neither pool can starve itself). */
+ * pool of `parallel` PG workers, and a pool of 2 x parallel batch workers
+ * (a PG worker waits for its batches on the other pool, so neither pool
+ * can starve itself). */
 #include "fl_heal.h"
 
 #include <errno.h>
@@ -30,6 +30,8 @@
 #define FL__CALL_TIMEOUT_MS 10000
 #define FL__LIST_PAGE 2000u
 #define FL__BUSY_REPASS_MS 1000 /* after a pass that did work: check again soon */
+#define FL__BATCH_BYTES (32u << 20) /* fragment bytes one batch reads, at most */
+#define FL__BATCHES_PER_PG 2        /* batches of one PG position at once */
 
 struct fl_heal {
   const fl_node_cfg_t *cfg;
@@ -494,6 +496,306 @@ static void fl__op_run(void *arg) {
   fl_latch_done(o->latch);
 }
 
+/* ---- pipelined batches --------------------------------------------------- */
+
+/* A batch is up to `inflight` copies and rebuilds of one PG position done
+ * together: every fragment read is sent at once, pipelined on one
+ * connection per source node, and every write on one connection to the
+ * target, so a source serves the whole batch per wake-up and the target's
+ * group commit takes its writes in one sync. An op the batch could not
+ * finish (a source missing or corrupt) is retried alone by the per-op path
+ * above, which asks the other holders. */
+
+typedef struct fl__bconn {
+  int ni;               /* map node index */
+  fl_wire_conn_t *c;    /* NULL: not connected */
+  uint32_t pending;     /* answers still due */
+  int bad;              /* transport failed: discard */
+} fl__bconn_t;
+
+typedef struct fl__bop {
+  const fl_heal_op_t *op;
+  const fl_heal_obj_t *ob;
+  const fl__lent_t *x;
+  uint32_t asked;       /* bit f: fragment f asked for */
+  uint32_t nb;
+  uint8_t *bufs[FL_HEAL_WIDTH_MAX];
+  fl_ec_in_t in[FL_HEAL_WIDTH_MAX];
+  uint8_t *out;         /* what the target gets (a rebuilt or a fetched fragment) */
+  size_t out_len;
+  int out_owned;        /* out is its own allocation (a rebuilt fragment) */
+  int done;             /* written */
+} fl__bop_t;
+
+typedef struct fl__batch {
+  fl__pass_t *pass;
+  fl__pgjob_t *job;
+  const fl_heal_plan_t *plan;
+  const fl_heal_op_t *ops;
+  size_t n;
+  const fl__lent_t *lents;
+  fl_latch_t *latch;
+  atomic_int *failed;
+} fl__batch_t;
+
+/* The batch's connection to map node ni, connected on first use; NULL if
+ * it cannot be had. */
+static fl__bconn_t *fl__bconn(fl__pass_t *ps, fl__bconn_t *cs, uint32_t *nc, int ni) {
+  for (uint32_t i = 0; i < *nc; i++)
+    if (cs[i].ni == ni)
+      return cs[i].bad ? NULL : &cs[i];
+  fl__bconn_t *b = &cs[(*nc)++];
+  *b = (fl__bconn_t){.ni = ni};
+  const fl_map_node_t *nd = &ps->map.nodes[ni];
+  fl_errmsg_t em = {{0}};
+  if (fl_heal_conns_get(ps->h->conns, nd->id, nd->addr, &b->c, &em) != 0) {
+    fl_warn("repair", "node %u (%s): %s", nd->id, nd->addr, em.msg);
+    b->bad = 1;
+    return NULL;
+  }
+  return b;
+}
+
+static void fl__bconns_release(fl__pass_t *ps, fl__bconn_t *cs, uint32_t nc) {
+  for (uint32_t i = 0; i < nc; i++) {
+    const fl_map_node_t *nd = &ps->map.nodes[cs[i].ni];
+    if (cs[i].bad || cs[i].pending)
+      fl_heal_conns_discard(cs[i].c);
+    else
+      fl_heal_conns_put(ps->h->conns, nd->id, nd->addr, cs[i].c);
+  }
+}
+
+/* Collects every answer due on b into the ops' buffers (request id =
+ * op * FL_HEAL_WIDTH_MAX + fragment index). */
+static void fl__batch_collect(fl__bconn_t *b, fl__bop_t *bo, size_t n, uint64_t cap,
+                              uint32_t node_id) {
+  while (b->pending && !b->bad) {
+    uint8_t *buf = malloc(cap ? cap : 1);
+    uint64_t id = 0;
+    fl_errmsg_t em = {{0}};
+    int rc = buf ? fl_nc_recv(b->c, buf, cap, &id, &em) : -ENOMEM;
+    if (rc && !fl_wire_conn_usable(b->c)) {
+      fl_warn("repair", "reading from node %u: %s", node_id, fl_errmsg_str(&em, rc));
+      b->bad = 1;
+      free(buf);
+      break;
+    }
+    b->pending--;
+    size_t a = (size_t)(id / FL_HEAL_WIDTH_MAX);
+    uint32_t f = (uint32_t)(id % FL_HEAL_WIDTH_MAX);
+    const Fl__FrameHeader *h = fl_wire_conn_header(b->c);
+    if (rc == 0 && (a >= n || !(bo[a].asked & (1u << f))))
+      rc = fl_errf(&em, FL_EPROTO, "node %u answered request %" PRIu64 ", not asked", node_id,
+                   id);
+    if (rc == 0 && h->payload_length != bo[a].ob->meta->fsize)
+      rc = fl_errf(&em, FL_ECORRUPT, "node %u sent %" PRIu64 " bytes of fragment %u, listed %" PRIu64,
+                   node_id, h->payload_length, f, bo[a].ob->meta->fsize);
+    if (rc) {
+      /* The op is retried alone; a protocol error also ends the connection. */
+      if (rc == FL_EPROTO)
+        b->bad = 1;
+      free(buf);
+      continue;
+    }
+    bo[a].asked &= ~(1u << f); /* answered: a duplicate id is refused */
+    bo[a].bufs[bo[a].nb] = buf;
+    bo[a].in[bo[a].nb].buf = buf;
+    bo[a].in[bo[a].nb].len = (size_t)h->payload_length;
+    bo[a].nb++;
+  }
+}
+
+/* Reads this node's own fragment f of op a from its store. */
+static void fl__batch_local(fl__pass_t *ps, const fl__pgjob_t *j, fl__bop_t *b, uint32_t f) {
+  fl_idx_key_t k;
+  fl_idx_value_t v;
+  void *base = NULL, *data = NULL;
+  uint64_t got = 0;
+  fl_errmsg_t em = {{0}};
+  int rc = fl_idx_key_make(&k, j->pg, b->x->tenant, b->x->study, b->x->series, b->x->sop,
+                           (uint16_t)f, &em);
+  if (rc == 0)
+    rc = fl_store_get(ps->h->store, &k, 0, 0, &v, &base, &data, &got, &em);
+  if (rc == 0 && got == b->ob->meta->fsize) {
+    b->bufs[b->nb] = base;
+    b->in[b->nb].buf = data;
+    b->in[b->nb].len = (size_t)got;
+    b->nb++;
+  } else {
+    free(base);
+  }
+}
+
+static void fl__batch_run(void *arg) {
+  fl__batch_t *bt = arg;
+  fl__pass_t *ps = bt->pass;
+  fl_heal_t *h = ps->h;
+  size_t n = bt->n;
+  uint32_t nn = ps->map.node_count;
+  fl__bop_t *bo = calloc(n, sizeof *bo);
+  fl__bconn_t *cs = calloc(2 * (size_t)(nn ? nn : 1), sizeof *cs); /* reads, then writes */
+  uint32_t nc = 0;
+  uint64_t cap = 0;
+  if (!bo || !cs || atomic_load(&h->stopping)) {
+    atomic_fetch_add(bt->failed, (int)n);
+    goto out;
+  }
+  /* Ask every source at once. */
+  for (size_t a = 0; a < n; a++) {
+    fl__bop_t *b = &bo[a];
+    b->op = &bt->ops[a];
+    b->ob = &bt->plan->objs[b->op->obj];
+    b->x = &bt->lents[b->ob->meta->ref];
+    if (b->ob->meta->fsize > cap)
+      cap = b->ob->meta->fsize;
+    int ec = b->ob->meta->ec;
+    uint32_t width = ec ? ps->map.policy.k + ps->map.policy.m : ps->map.policy.m + 1;
+    uint32_t need = b->op->kind == FL_HEAL_COPY ? 1 : ec ? ps->map.policy.k : 1;
+    for (uint32_t f = 0, asked = 0; f < width && asked < need; f++) {
+      int ni = b->op->kind == FL_HEAL_COPY ? (f == b->op->frag ? b->op->source : -1)
+                                           : b->ob->src[f];
+      if (ni < 0)
+        continue;
+      asked++;
+      if (ni == ps->self && h->store) {
+        fl__batch_local(ps, bt->job, b, f);
+        continue;
+      }
+      fl__bconn_t *c = fl__bconn(ps, cs, &nc, ni);
+      fl_nc_key_t k;
+      fl__nc_key(bt->job, b->x, f, &k);
+      fl_errmsg_t em = {{0}};
+      if (!c)
+        continue;
+      if (fl_nc_get_send(c->c, (uint64_t)a * FL_HEAL_WIDTH_MAX + f, &k, &em) != 0) {
+        c->bad = 1;
+        continue;
+      }
+      c->pending++;
+      b->asked |= 1u << f;
+    }
+  }
+  for (uint32_t i = 0; i < nc; i++)
+    fl__batch_collect(&cs[i], bo, n, cap, ps->map.nodes[cs[i].ni].id);
+
+  /* Make what each target gets. */
+  for (size_t a = 0; a < n; a++) {
+    fl__bop_t *b = &bo[a];
+    uint64_t fsize = b->ob->meta->fsize;
+    fl_errmsg_t em = {{0}};
+    if (b->op->kind == FL_HEAL_COPY) {
+      if (b->nb == 1 && fl__verify(b->in[0].buf, b->in[0].len, fsize, b->op->frag,
+                                   ps->map.nodes[b->op->source].id, &em) == 0) {
+        b->out = (uint8_t *)b->in[0].buf;
+        b->out_len = (size_t)fsize;
+      }
+      continue;
+    }
+    if (!b->nb || !(b->out = malloc(fsize ? fsize : 1)))
+      continue;
+    b->out_owned = 1;
+    if (fl_ec_reconstruct(h->ec_ec, b->in, (int)b->nb, (int)b->op->frag, b->out, fsize,
+                          &b->out_len, &em) != 0 ||
+        b->out_len != fsize) {
+      free(b->out);
+      b->out = NULL;
+      b->out_owned = 0;
+    }
+  }
+
+  /* Write them, pipelined per target (request id = op), on connections
+   * apart from the read ones. */
+  fl__bconn_t *ws = cs + nc;
+  uint32_t nw = 0;
+  for (size_t a = 0; a < n; a++) {
+    fl__bop_t *b = &bo[a];
+    if (!b->out)
+      continue;
+    fl__bconn_t *c = fl__bconn(ps, ws, &nw, b->op->target);
+    if (!c)
+      continue;
+    Fl__ListEntry *meta = fl__list_entry__unpack(NULL, b->x->plen, b->x->packed);
+    if (!meta)
+      continue;
+    fl_nc_key_t k;
+    fl__nc_key(bt->job, b->x, b->op->frag, &k);
+    fl__rate_take(h, b->out_len);
+    struct iovec iov = {b->out, b->out_len};
+    fl_errmsg_t em = {{0}};
+    int rc = fl_nc_put_entry_send(c->c, a, &k, meta, &iov, 1, &em);
+    fl__list_entry__free_unpacked(meta, NULL);
+    if (rc) {
+      c->bad = 1;
+      continue;
+    }
+    c->pending++;
+  }
+  for (uint32_t i = 0; i < nw; i++) {
+    fl__bconn_t *c = &ws[i];
+    uint32_t node_id = ps->map.nodes[c->ni].id;
+    while (c->pending && !c->bad) {
+      uint64_t id = 0;
+      fl_errmsg_t em = {{0}};
+      int rc = fl_nc_recv(c->c, NULL, 0, &id, &em);
+      if (rc && !fl_wire_conn_usable(c->c)) {
+        fl_warn("repair", "writing to node %u: %s", node_id, fl_errmsg_str(&em, rc));
+        c->bad = 1;
+        break;
+      }
+      c->pending--;
+      if (id >= n || !bo[id].out || bo[id].done || bo[id].op->target != c->ni) {
+        c->bad = 1; /* not a request of this batch */
+        break;
+      }
+      if (rc) {
+        fl_warn("repair", "PG %u writing fragment %u of %s onto node %u: %s", bt->job->pg,
+                bo[id].op->frag, bo[id].ob->meta->sop, node_id, fl_errmsg_str(&em, rc));
+        bo[id].done = -1;
+        continue;
+      }
+      bo[id].done = 1;
+      pthread_mutex_lock(&h->mu);
+      if (bo[id].op->kind == FL_HEAL_COPY)
+        h->prog.fragments_copied++;
+      else
+        h->prog.fragments_rebuilt++;
+      h->prog.bytes_done += bo[id].out_len;
+      pthread_mutex_unlock(&h->mu);
+    }
+  }
+  fl__bconns_release(ps, cs, nc + nw);
+  nc = 0;
+
+  /* What the batch could not do: alone, asking every holder. */
+  for (size_t a = 0; a < n; a++) {
+    if (bo[a].done == 1)
+      continue;
+    if (bo[a].done == -1) {
+      atomic_fetch_add(bt->failed, 1);
+      continue;
+    }
+    fl_latch_t one;
+    fl_latch_init(&one);
+    fl_latch_add(&one, 1);
+    fl__opjob_t o = {ps, bt->job, bt->plan, bo[a].op, bt->lents, &one, bt->failed};
+    fl__op_run(&o);
+    fl_latch_destroy(&one);
+  }
+out:
+  if (cs)
+    fl__bconns_release(ps, cs, nc);
+  for (size_t a = 0; bo && a < n; a++) {
+    if (bo[a].out_owned)
+      free(bo[a].out);
+    for (uint32_t i = 0; i < bo[a].nb; i++)
+      free(bo[a].bufs[i]);
+  }
+  free(bo);
+  free(cs);
+  fl_latch_done(bt->latch);
+}
+
 /* Deletes and drops are small: done by the PG worker itself. */
 static int fl__small_op(fl__pass_t *ps, fl__pgjob_t *j, const fl_heal_plan_t *p,
                         const fl_heal_op_t *op, const fl__lent_t *lents, fl_errmsg_t *em) {
@@ -521,28 +823,48 @@ static int fl__small_op(fl__pass_t *ps, fl__pgjob_t *j, const fl_heal_plan_t *p,
 
 /* ---- one PG ---------------------------------------------------------------- */
 
-/* Runs plan ops [first, first+n) on the fragment pool and waits for them. */
+/* Runs plan ops [first, first+n) (one position) on the fragment pool, in
+ * pipelined batches, and waits for them. Batches hold up to `inflight`
+ * ops and FL__BATCH_BYTES of reads; the position is cut into at least
+ * FL__BATCHES_PER_PG of them so that its sources and target stay busy
+ * while a batch reconstructs. */
 static void fl__run_ops(fl__pass_t *ps, fl__pgjob_t *j, fl_heal_plan_t *plan, size_t first,
                         size_t n, const fl__lent_t *lents, atomic_int *failed) {
   fl_heal_t *h = ps->h;
-  fl__opjob_t *jobs = calloc(n, sizeof *jobs);
+  uint64_t fsize = 0, bytes = 0; /* largest fragment; all of them */
+  for (size_t a = first; a < first + n; a++) {
+    const fl_heal_entry_t *me = plan->objs[plan->ops[a].obj].meta;
+    bytes += me->fsize;
+    if (me->fsize * (me->ec ? ps->map.policy.k : 1) > fsize)
+      fsize = me->fsize * (me->ec ? ps->map.policy.k : 1);
+  }
+  size_t per = (n + FL__BATCHES_PER_PG - 1) / FL__BATCHES_PER_PG;
+  if (per > (size_t)h->opts.inflight)
+    per = (size_t)h->opts.inflight;
+  if (fsize && per > FL__BATCH_BYTES / fsize)
+    per = (size_t)(FL__BATCH_BYTES / fsize);
+  if (per < 1)
+    per = 1;
+  size_t nbatch = n ? (n + per - 1) / per : 0;
+  fl__batch_t *bs = calloc(nbatch ? nbatch : 1, sizeof *bs);
   fl_latch_t latch;
   fl_latch_init(&latch);
-  if (!jobs) {
+  if (!bs) {
     atomic_fetch_add(failed, (int)n);
   } else {
-    fl_latch_add(&latch, (unsigned)n);
-    for (size_t a = 0; a < n; a++) {
-      jobs[a] = (fl__opjob_t){ps, j, plan, &plan->ops[first + a], lents, &latch, failed};
-      if (fl_pool_submit(h->io_pool, fl__op_run, &jobs[a]) != 0)
-        fl__op_run(&jobs[a]);
+    fl_latch_add(&latch, (unsigned)nbatch);
+    for (size_t b = 0; b < nbatch; b++) {
+      size_t at = b * per, cnt = n - at < per ? n - at : per;
+      bs[b] = (fl__batch_t){ps, j, plan, &plan->ops[first + at], cnt, lents, &latch, failed};
+      if (fl_pool_submit(h->io_pool, fl__batch_run, &bs[b]) != 0)
+        fl__batch_run(&bs[b]);
     }
     fl_latch_wait(&latch);
   }
   fl_latch_destroy(&latch);
-  free(jobs);
+  free(bs);
   pthread_mutex_lock(&h->mu);
-  uint64_t nb = (uint64_t)n * (plan->n_objs ? plan->objs[plan->ops[first].obj].meta->fsize : 0);
+  uint64_t nb = bytes;
   h->prog.fragments_left -= h->prog.fragments_left < n ? h->prog.fragments_left : n;
   h->prog.bytes_left -= h->prog.bytes_left < nb ? h->prog.bytes_left : nb;
   pthread_mutex_unlock(&h->mu);
@@ -981,7 +1303,7 @@ int fl_heal_start(const fl_node_cfg_t *cfg, fl_node_coord_t *coord, fl_store_t *
   int rc;
   if ((rc = fl_heal_conns_new(&h->conns, FL__CALL_TIMEOUT_MS)) != 0 ||
       (rc = fl_pool_new(&h->pg_pool, (unsigned)h->opts.parallel)) != 0 ||
-      (rc = fl_pool_new(&h->io_pool, (unsigned)(h->opts.parallel * h->opts.inflight))) != 0)
+      (rc = fl_pool_new(&h->io_pool, (unsigned)(h->opts.parallel * FL__BATCHES_PER_PG))) != 0)
     goto fail;
   if ((rc = -pthread_create(&h->thread, NULL, fl__main, h)) != 0)
     goto fail;

@@ -19,7 +19,7 @@ typedef struct fl_heal_opts {
   uint64_t rate;        /* bytes/s of fragments written by repair; 0 = unlimited */
   int64_t interval_ms;  /* a pass at least this often (and at every new map) */
   int parallel;         /* PGs worked at once */
-  int inflight;         /* objects in flight within one PG position */
+  int inflight;         /* objects per pipelined batch of a PG position */
   int64_t settle_ms;    /* copies (rebalance) start once placement was unchanged this long */
 } fl_heal_opts_t;
 

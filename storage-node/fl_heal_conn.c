@@ -79,6 +79,11 @@ int fl_heal_conns_get(fl_heal_conns_t *p, uint32_t id, const char *addr, fl_wire
   return 0;
 }
 
+void fl_heal_conns_discard(fl_wire_conn_t *c) {
+  if (c)
+    fl__close(c);
+}
+
 void fl_heal_conns_put(fl_heal_conns_t *p, uint32_t id, const char *addr, fl_wire_conn_t *c) {
   if (!c)
     return;

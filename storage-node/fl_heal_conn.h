@@ -22,5 +22,8 @@ int fl_heal_conns_get(fl_heal_conns_t *p, uint32_t id, const char *addr, fl_wire
                       fl_errmsg_t *em);
 /* Gives c back (closed and freed if broken or if the peer changed address). */
 void fl_heal_conns_put(fl_heal_conns_t *p, uint32_t id, const char *addr, fl_wire_conn_t *c);
+/* Closes and frees a taken connection that must not be reused (answers
+ * still due on it). NULL is fine. */
+void fl_heal_conns_discard(fl_wire_conn_t *c);
 
 #endif

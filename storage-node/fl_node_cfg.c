@@ -58,7 +58,7 @@ const fl_cfg_field_t fl_node_cfg_fields[] = {
     FL_CFG_INTF("repair", "parallel", fl_node_cfg_t, repair_parallel, "2", 1, 64, 0,
                 "--repair-parallel", "PGs repaired at once"),
     FL_CFG_INTF("repair", "inflight", fl_node_cfg_t, repair_inflight, "8", 1, 256, 0,
-                "--repair-inflight", "objects in flight within one position of a PG"),
+                "--repair-inflight", "objects per pipelined repair batch (two batches per PG at once)"),
     FL_CFG_DURF("repair", "settle", fl_node_cfg_t, repair_settle_ms, "3s", 0,
                 3600 * FL_CFG_SEC, 0, "--repair-settle",
                 "copies of a rebalance start once placement has not changed for this long"),

@@ -215,16 +215,11 @@ fail:
 /* Checks the record at off, which must end at or below limit. verify also
  * reads the payload and padding through scratch (FL__VOL_SCRATCH bytes).
  * Returns 0, FL_ETRUNC (runs past limit), FL_ECORRUPT, or -errno. */
-static int fl__vol_check_at(fl_vol_t *v, uint64_t off, uint64_t limit, fl_vol_rec_t *rec,
-                            int verify, uint8_t *scratch, fl_errmsg_t *em) {
-  if (off + FL_VOL_REC_FIXED > limit)
-    return fl_errf(em, FL_ETRUNC, "record at %llu runs past the end %llu",
-                   (unsigned long long)off, (unsigned long long)limit);
-  size_t want = limit - off < FL_VOL_HDR_MAX ? (size_t)(limit - off) : FL_VOL_HDR_MAX;
-  ssize_t n = v->io->pread(v->io->ctx, v->rfd, rec->raw, want, off);
-  if (n < 0)
-    return fl_errf(em, (int)n, "reading record header at %llu", (unsigned long long)off);
-  int rc = fl_vol_rec_parse(rec->raw, (size_t)n, &rec->h, em);
+/* Parses the n header bytes in rec->raw of the record at off and checks
+ * that it is where it says and ends before limit. */
+static int fl__vol_hdr_check(fl_vol_t *v, uint64_t off, uint64_t limit, fl_vol_rec_t *rec,
+                             size_t n, fl_errmsg_t *em) {
+  int rc = fl_vol_rec_parse(rec->raw, n, &rec->h, em);
   if (rc)
     return rc;
   if (rec->h.offset != off || rec->h.volume_id != v->id)
@@ -236,6 +231,21 @@ static int fl__vol_check_at(fl_vol_t *v, uint64_t off, uint64_t limit, fl_vol_re
     return fl_errf(em, FL_ETRUNC, "record at %llu (%llu bytes) runs past the end %llu",
                    (unsigned long long)off, (unsigned long long)rec->footprint,
                    (unsigned long long)limit);
+  return 0;
+}
+
+static int fl__vol_check_at(fl_vol_t *v, uint64_t off, uint64_t limit, fl_vol_rec_t *rec,
+                            int verify, uint8_t *scratch, fl_errmsg_t *em) {
+  if (off + FL_VOL_REC_FIXED > limit)
+    return fl_errf(em, FL_ETRUNC, "record at %llu runs past the end %llu",
+                   (unsigned long long)off, (unsigned long long)limit);
+  size_t want = limit - off < FL_VOL_HDR_MAX ? (size_t)(limit - off) : FL_VOL_HDR_MAX;
+  ssize_t n = v->io->pread(v->io->ctx, v->rfd, rec->raw, want, off);
+  if (n < 0)
+    return fl_errf(em, (int)n, "reading record header at %llu", (unsigned long long)off);
+  int rc = fl__vol_hdr_check(v, off, limit, rec, (size_t)n, em);
+  if (rc)
+    return rc;
   if (!verify)
     return 0;
   uint64_t pos = off + fl_vol_rec_hdr_size(&rec->h);
@@ -596,6 +606,58 @@ int fl_vol_read_alloc(fl_vol_t *v, uint64_t off, fl_vol_rec_t *rec, uint64_t pay
       return rc;
     }
     *base = *data = b;
+    return 0;
+  }
+  /* One direct read of header and payload together: the header is at
+   * most FL_VOL_HDR_MAX bytes, so reading that much more than the payload
+   * wanted covers both (the buffered header read it saves would also pull
+   * the payload into the page cache by readahead). */
+  uint64_t end = atomic_load(&v->end);
+  if (off < FL_VOL_DATA_START || off >= end || off % FL_VOL_ALIGN)
+    return fl_errf(em, FL_ENOTFOUND, "volume %u has no record at %llu (end %llu)", v->id,
+                   (unsigned long long)off, (unsigned long long)end);
+  if (pay_off <= FL_VOL_PAYLOAD_MAX && len <= FL_VOL_PAYLOAD_MAX) {
+    uint64_t span = (FL_VOL_HDR_MAX + pay_off + len + FL_VOL_ALIGN - 1) &
+                    ~(uint64_t)(FL_VOL_ALIGN - 1);
+    if (span > end - off)
+      span = end - off;
+    void *b = NULL;
+    if (posix_memalign(&b, FL_VOL_ALIGN, (size_t)span))
+      return -ENOMEM;
+    size_t got = 0;
+    while (got < span) {
+      ssize_t r = v->io->pread(v->io->ctx, v->wfd, (uint8_t *)b + got, (size_t)span - got,
+                               off + got);
+      if (r < 0) {
+        free(b);
+        return fl_errf(em, (int)r, "reading volume %u at %llu", v->id,
+                       (unsigned long long)(off + got));
+      }
+      if (r == 0)
+        break;
+      got += (size_t)r;
+    }
+    size_t hn = got < FL_VOL_HDR_MAX ? got : FL_VOL_HDR_MAX;
+    memcpy(rec->raw, b, hn);
+    int rc = fl__vol_hdr_check(v, off, end, rec, hn, em);
+    if (rc == 0 && (pay_off > rec->h.payload_len || len > rec->h.payload_len - pay_off))
+      rc = fl_errf(em, -EINVAL, "range %llu+%llu is past the %llu-byte payload",
+                   (unsigned long long)pay_off, (unsigned long long)len,
+                   (unsigned long long)rec->h.payload_len);
+    uint64_t start = fl_vol_rec_hdr_size(&rec->h) + pay_off;
+    if (rc == 0 && start + len > got)
+      rc = fl_errf(em, FL_ECORRUPT, "volume %u ends inside the record at %llu", v->id,
+                   (unsigned long long)off);
+    if (rc == 0 && pay_off == 0 && len == rec->h.payload_len)
+      rc = fl_vol_rec_verify_payload(&rec->h, (uint8_t *)b + start, em);
+    if (rc) {
+      free(b);
+      if (rc == FL_ETRUNC || rc == FL_ETOOBIG || rc == FL_EVERSION)
+        rc = FL_ECORRUPT;
+      return fl_errprefix(em, rc, "volume %u record at %llu", v->id, (unsigned long long)off);
+    }
+    *base = b;
+    *data = (uint8_t *)b + start;
     return 0;
   }
   int rc = fl_vol_read(v, off, rec, NULL, 0, 0, em); /* header only */
