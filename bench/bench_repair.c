@@ -13,14 +13,19 @@
  *   client get latency p50 and p99 of single instances (one reader thread,
  *     random instances) during the repair, against the same reader on the
  *     idle cluster just before the kill.
- * The whole run is done once per repair rate, each on a fresh cluster, and
- * the figure names carry the rate: by default unlimited (--repair-rate 0,
- * for the throughput figure) and 2MB/s per node (for the latency figures:
- * repair bounded so that client reads keep their latency).
+ * The whole run is done once per repair rate and kind, each on a fresh
+ * cluster, and the figure names carry both:
+ *   alone (--rates, default unlimited: --repair-rate 0): repair with no
+ *     client traffic, what the nodes can rebuild;
+ *   reads (--reads-at, default 100MB/s, the nodes' default rate, and
+ *     2MB/s): the same repair with the reader running throughout, for the
+ *     latency figures and the throughput repair keeps while clients, whose
+ *     requests go first, read.
  * Usage: bench_repair [--dir DIR] [--studies N] [--rates R1,R2...]
- *                     [--parallel N] [--inflight N] [--modality M] [--keep]
+ *                     [--reads-at R1,R2...] [--parallel N] [--inflight N]
+ *                     [--modality M] [--keep]
  *        (default build/bench-repair.tmp from the source tree, 250 studies
- *        of 8 CT instances, about 1 GB; rates 0MB/s,2MB/s; the nodes'
+ *        of 8 CT instances, about 1 GB; "-" runs none of a kind; the nodes'
  *        --repair-parallel 2 and --repair-inflight 8; --modality makes the
  *        studies MR, DX or MG instead; --keep leaves the directory and the
  *        logs) */
@@ -356,9 +361,10 @@ static double raw_per_writer(int writers, size_t chunk, uint64_t per_writer) {
 }
 
 /* One whole run on a fresh cluster whose nodes repair at `rate`: fill,
- * idle latency, the raw reference, kill + mark out, repair. Prints the
- * three BENCH lines, named after the rate. */
-static void run(const char *rate, size_t studies) {
+ * idle latency (with reads), the raw reference, kill + mark out, repair
+ * (with a reader throughout when `reads`). Prints the throughput line,
+ * and with reads the two latency lines, named after the rate. */
+static void run(const char *rate, int reads, size_t studies) {
   char cmd[1200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0 || mkdir(dir, 0755) != 0) {
@@ -380,14 +386,17 @@ static void run(const char *rate, size_t studies) {
 
   /* Idle latency. */
   reader_t rd;
-  double idle50, idle99;
-  reader_start(&rd);
-  sleep(5);
-  reader_stop(&rd, &idle50, &idle99);
+  double idle50 = 0, idle99 = 0;
+  if (reads) {
+    reader_start(&rd);
+    sleep(5);
+    reader_stop(&rd, &idle50, &idle99);
+  }
 
   /* Reference: as many durable writers as surviving nodes, chunks of one
-   * fragment record. */
-  double raw = raw_per_writer(NODES - 1, (size_t)frag_record, 32u << 20);
+   * fragment record; 96 MiB each (about a second in all), which shorter
+   * runs showed too noisy. */
+  double raw = raw_per_writer(NODES - 1, (size_t)frag_record, 96u << 20);
   fprintf(stderr, "bench_repair: idle get p50 %.2f ms, p99 %.2f ms; raw durable write %.1f MB/s "
                   "per writer\n",
           idle50, idle99, raw);
@@ -406,7 +415,8 @@ static void run(const char *rate, size_t studies) {
     die("map", rc, NULL);
   progress(m.epoch, &p0);
   fl_map_free(&m);
-  reader_start(&rd);
+  if (reads)
+    reader_start(&rd);
   double t0 = fl_bench_now(), cpu0 = nodes_cpu();
   if ((rc = fl_cc_mark(&c, ids[VICTIM], 1, &epoch, &em)) != 0)
     die("mark out", rc, &em);
@@ -439,8 +449,11 @@ static void run(const char *rate, size_t studies) {
       exit(1);
     }
   }
-  double rep50, rep99;
-  reader_stop(&rd, &rep50, &rep99);
+  double rep50 = 0, rep99 = 0;
+  if (reads)
+    reader_stop(&rd, &rep50, &rep99);
+  else
+    rd.n = 0, rd.errors = 0;
   double secs = t_end - t0;
   double per_node = (p.bytes_done - p0.bytes_done) / secs / 1e6 / (NODES - 1);
   fprintf(stderr, "bench_repair: %.0f MB of fragments rebuilt in %.1f s by %d nodes, which used "
@@ -451,14 +464,16 @@ static void run(const char *rate, size_t studies) {
 
   char name[128], ref[128];
   const char *tag = atof(rate) == 0 ? "unlimited" : rate;
-  snprintf(name, sizeof name, "repair_per_node_MBps_rate_%s", tag);
+  snprintf(name, sizeof name, "repair_per_node_MBps_%s_rate_%s", reads ? "reads" : "alone", tag);
   snprintf(ref, sizeof ref, "raw_durable_write_per_writer_x%d_%lluKiB", NODES - 1,
            (unsigned long long)(frag_record >> 10));
   fl_bench_line(name, per_node, "MB/s", ref, raw);
-  snprintf(name, sizeof name, "repair_get_p50_ms_rate_%s", tag);
-  fl_bench_line(name, rep50, "ms", "idle_get_p50_ms", idle50);
-  snprintf(name, sizeof name, "repair_get_p99_ms_rate_%s", tag);
-  fl_bench_line(name, rep99, "ms", "idle_get_p99_ms", idle99);
+  if (reads) {
+    snprintf(name, sizeof name, "repair_get_p50_ms_rate_%s", tag);
+    fl_bench_line(name, rep50, "ms", "idle_get_p50_ms", idle50);
+    snprintf(name, sizeof name, "repair_get_p99_ms_rate_%s", tag);
+    fl_bench_line(name, rep99, "ms", "idle_get_p99_ms", idle99);
+  }
 
   fl_client_close(cl);
   cl = NULL;
@@ -480,7 +495,7 @@ int main(int argc, char **argv) {
   dir = stat("build", &sb) == 0 && S_ISDIR(sb.st_mode) ? "build/bench-repair.tmp"
                                                        : "bench-repair.tmp";
   size_t studies = 250;
-  char rates[256] = "0MB/s,2MB/s";
+  char rates[256] = "0MB/s", reads_at[256] = "100MB/s,2MB/s";
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
       dir = argv[++i];
@@ -488,6 +503,8 @@ int main(int argc, char **argv) {
       studies = (size_t)atoi(argv[++i]);
     else if (strcmp(argv[i], "--rates") == 0 && i + 1 < argc)
       snprintf(rates, sizeof rates, "%s", argv[++i]);
+    else if (strcmp(argv[i], "--reads-at") == 0 && i + 1 < argc)
+      snprintf(reads_at, sizeof reads_at, "%s", argv[++i]);
     else if (strcmp(argv[i], "--parallel") == 0 && i + 1 < argc)
       parallel = argv[++i];
     else if (strcmp(argv[i], "--inflight") == 0 && i + 1 < argc)
@@ -499,6 +516,7 @@ int main(int argc, char **argv) {
       ;
     else {
       fprintf(stderr, "usage: bench_repair [--dir DIR] [--studies N] [--rates R1,R2...] "
+                      "[--reads-at R1,R2...] "
                       "[--parallel N] [--inflight N] [--modality CT|MR|DX|MG] [--keep]\n");
       return 2;
     }
@@ -506,7 +524,12 @@ int main(int argc, char **argv) {
   if (studies < 1 || studies > 10000)
     return 2;
   atexit(kill_all);
+  /* "-" (or an empty list) runs nothing of that kind. */
   for (char *save = NULL, *r = strtok_r(rates, ",", &save); r; r = strtok_r(NULL, ",", &save))
-    run(r, studies);
+    if (strcmp(r, "-"))
+      run(r, 0, studies);
+  for (char *save = NULL, *r = strtok_r(reads_at, ",", &save); r; r = strtok_r(NULL, ",", &save))
+    if (strcmp(r, "-"))
+      run(r, 1, studies);
   return 0;
 }

@@ -4,14 +4,12 @@
  * decode can hand received buffers to liberasurecode without copying; for
  * replicas the object bytes themselves. */
 #include "fl_ec.h"
+#include "fl_mem.h"
 
 #include "fl_crc32c.h"
 
 #include <erasurecode.h>
 #include <errno.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,18 +50,6 @@ static const struct {
 /* liberasurecode's fragment header precedes the data in every EC payload. */
 #define FL__LEC_HDR ((size_t)sizeof(fragment_header_t))
 
-/* liberasurecode allocates every fragment on each encode and frees it after
- * the send. With glibc's default thresholds a 4+2 512 KiB encode either
- * mmaps its 128 KiB fragments or trims the heap top on free, so each encode
- * faults its ~768 KiB in anew (measured 1.4 GB/s instead of 6.5). Keeping
- * freed memory in the heap makes those allocations recycle hot pages. */
-static void fl__tune_malloc(void) {
-#ifdef __GLIBC__
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 128 << 20);
-#endif
-}
-static pthread_once_t fl__tune_once = PTHREAD_ONCE_INIT;
 
 int fl_ec_init(fl_ec_t **out, const fl_ec_config_t *cfg, fl_errmsg_t *em) {
   int rc = 0;
@@ -85,7 +71,8 @@ int fl_ec_init(fl_ec_t **out, const fl_ec_config_t *cfg, fl_errmsg_t *em) {
                  cfg->k, cfg->m, FL_EC_MAX_FRAGS);
     goto fail;
   }
-  pthread_once(&fl__tune_once, fl__tune_malloc);
+  /* liberasurecode allocates and frees every fragment on each encode. */
+  fl_mem_tune();
   ec = calloc(1, sizeof *ec);
   if (!ec) {
     rc = fl_errf(em, -ENOMEM, "allocating the erasure codec");

@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 typedef struct fl__task {
   struct fl__task *next;
@@ -18,11 +21,15 @@ struct fl_pool {
   fl__task_t *head, *tail; /* guarded by mu */
   int stopping;            /* guarded by mu */
   unsigned n;
+  int nice;                /* workers' CPU priority, 0 = normal */
   pthread_t *threads;
 };
 
 static void *fl__worker(void *arg) {
   fl_pool_t *p = arg;
+  /* Linux keeps a nice value per thread: this lowers this worker only. */
+  if (p->nice)
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice);
   pthread_mutex_lock(&p->mu);
   for (;;) {
     while (!p->head && !p->stopping)
@@ -42,10 +49,11 @@ static void *fl__worker(void *arg) {
   return NULL;
 }
 
-int fl_pool_new(fl_pool_t **out, unsigned nthreads) {
+static int fl__pool_new(fl_pool_t **out, unsigned nthreads, int nice) {
   fl_pool_t *p = calloc(1, sizeof *p);
   if (!p)
     return -ENOMEM;
+  p->nice = nice;
   if (nthreads == 0)
     nthreads = 1;
   p->threads = calloc(nthreads, sizeof *p->threads);
@@ -66,6 +74,12 @@ int fl_pool_new(fl_pool_t **out, unsigned nthreads) {
   p->n = nthreads;
   *out = p;
   return 0;
+}
+
+int fl_pool_new(fl_pool_t **out, unsigned nthreads) { return fl__pool_new(out, nthreads, 0); }
+
+int fl_pool_new_low(fl_pool_t **out, unsigned nthreads) {
+  return fl__pool_new(out, nthreads, FL_POOL_LOW_NICE);
 }
 
 void fl_pool_free(fl_pool_t *p) {

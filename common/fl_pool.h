@@ -14,6 +14,13 @@ typedef struct fl_pool fl_pool_t;
 
 /* Starts nthreads (>= 1) workers. 0 or -errno. */
 int fl_pool_new(fl_pool_t **out, unsigned nthreads);
+/* The same, for background work: the workers run at nice FL_POOL_LOW_NICE,
+ * so threads at normal priority (serving clients) get the CPU first while
+ * the pool still progresses under full load (about a tenth of a CPU's
+ * share against one normal thread). A worker that cannot lower its
+ * priority runs at normal priority. */
+#define FL_POOL_LOW_NICE 10
+int fl_pool_new_low(fl_pool_t **out, unsigned nthreads);
 
 /* Runs every queued task, then joins the workers and frees the pool.
  * No task may be submitted concurrently or afterwards. NULL is a no-op. */

@@ -175,6 +175,8 @@ int fl_wire_conn_send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec 
     return fl__unusable(c, em);
   if (iovcnt < 0 || iovcnt > FL_WIRE_CONN_IOV_MAX)
     return fl_errf(em, -EINVAL, "%d payload buffers, at most %d", iovcnt, FL_WIRE_CONN_IOV_MAX);
+  if (c->background && !h->response)
+    h->background = 1;
   size_t need = fl_wire_encoded_size(h);
   if (need > c->wcap) {
     size_t cap = need > FL_WIRE_HEADER_BUF_MAX ? need : FL_WIRE_HEADER_BUF_MAX;

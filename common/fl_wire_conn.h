@@ -27,6 +27,8 @@ typedef struct fl_wire_conn {
   size_t rcap, rpos, rlen;
   uint8_t *wbuf;           /* encoded preamble + header being sent */
   size_t wcap;
+  int background;          /* set by the owner after open: every request sent is marked
+                            * background (FrameHeader.background) */
 } fl_wire_conn_t;
 
 /* Connects to host:port (name or address; resolution itself is not under

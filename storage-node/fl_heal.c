@@ -4,7 +4,9 @@
  * carries out what they return. Threads: one that schedules passes, a
  * pool of `parallel` PG workers, and a pool of 2 x parallel batch workers
  * (a PG worker waits for its batches on the other pool, so neither pool
- * can starve itself). */
+ * can starve itself). Both pools run at low CPU priority and every
+ * request they send is marked background, so the peers serve it behind
+ * their clients' requests too: repair takes what clients leave. */
 #include "fl_heal.h"
 
 #include <errno.h>
@@ -652,6 +654,9 @@ static void fl__batch_run(void *arg) {
     int ec = b->ob->meta->ec;
     uint32_t width = ec ? ps->map.policy.k + ps->map.policy.m : ps->map.policy.m + 1;
     uint32_t need = b->op->kind == FL_HEAL_COPY ? 1 : ec ? ps->map.policy.k : 1;
+    /* Paced before its reads, so a rate-limited batch does not read in
+     * bursts either. */
+    fl__rate_take(h, b->ob->meta->fsize);
     for (uint32_t f = 0, asked = 0; f < width && asked < need; f++) {
       int ni = b->op->kind == FL_HEAL_COPY ? (f == b->op->frag ? b->op->source : -1)
                                            : b->ob->src[f];
@@ -720,7 +725,6 @@ static void fl__batch_run(void *arg) {
       continue;
     fl_nc_key_t k;
     fl__nc_key(bt->job, b->x, b->op->frag, &k);
-    fl__rate_take(h, b->out_len);
     struct iovec iov = {b->out, b->out_len};
     fl_errmsg_t em = {{0}};
     int rc = fl_nc_put_entry_send(c->c, a, &k, meta, &iov, 1, &em);
@@ -1302,8 +1306,9 @@ int fl_heal_start(const fl_node_cfg_t *cfg, fl_node_coord_t *coord, fl_store_t *
   h->rate_last = h->sample_t = h->placement_changed = fl__now();
   int rc;
   if ((rc = fl_heal_conns_new(&h->conns, FL__CALL_TIMEOUT_MS)) != 0 ||
-      (rc = fl_pool_new(&h->pg_pool, (unsigned)h->opts.parallel)) != 0 ||
-      (rc = fl_pool_new(&h->io_pool, (unsigned)(h->opts.parallel * FL__BATCHES_PER_PG))) != 0)
+      (rc = fl_pool_new_low(&h->pg_pool, (unsigned)h->opts.parallel)) != 0 ||
+      (rc = fl_pool_new_low(&h->io_pool, (unsigned)(h->opts.parallel * FL__BATCHES_PER_PG))) !=
+          0)
     goto fail;
   if ((rc = -pthread_create(&h->thread, NULL, fl__main, h)) != 0)
     goto fail;

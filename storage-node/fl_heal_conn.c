@@ -75,6 +75,7 @@ int fl_heal_conns_get(fl_heal_conns_t *p, uint32_t id, const char *addr, fl_wire
     free(c);
     return fl_errprefix(em, rc, "connecting to node %u at %s", id, addr);
   }
+  c->background = 1; /* peers serve repair behind their clients */
   *out = c;
   return 0;
 }

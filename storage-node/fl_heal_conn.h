@@ -1,6 +1,7 @@
 /* Connections from a node's repair worker to its peers: a few idle
  * blocking connections kept per peer, so repair threads reuse them instead
- * of connecting per fragment. Thread-safe. */
+ * of connecting per fragment. Every request sent on them is marked
+ * background. Thread-safe. */
 #ifndef FL_HEAL_CONN_H
 #define FL_HEAL_CONN_H
 

@@ -1,7 +1,9 @@
 /* The storage node on the generic server (common/fl_srv.h): every request
  * runs on libuv's thread pool (disk, CRC and index work never touch the
  * loop) and its response goes back as header + payload without copying
- * the payload. Scrubbing and compaction run in the background on the same
+ * the payload. Requests marked background (peers' repair) run on a pool of
+ * their own at low CPU priority instead, so a client's request never
+ * queues behind a burst of them. Scrubbing and compaction run in the background on the same
  * pool; a stop waits for the one running to notice the stop flag. */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,11 +18,21 @@
 #include "fl_log.h"
 #include "fl_node.h"
 #include "fl_node_coord.h"
+#include "fl_pool.h"
 #include "fl_srv.h"
 #include "fl_wire.h"
 
+typedef struct fl__job fl__job_t;
+
 typedef struct fl__node {
   fl_srv_t *srv;
+  /* Background requests (repair from peers) run on a pool of their own at
+   * low CPU priority; finished ones queue here for the loop thread. */
+  fl_pool_t *bg_pool;
+  uv_async_t bg_async;
+  int bg_async_open;
+  pthread_mutex_t bg_mu;
+  fl__job_t *bg_done;          /* under bg_mu */
   uv_timer_t maint;
   uv_work_t maint_work;
   int maint_running;
@@ -35,8 +47,9 @@ typedef struct fl__node {
   fl_heal_t *heal;             /* repair worker: with a coordinator, unless turned off */
 } fl__node_t;
 
-typedef struct fl__job {
+struct fl__job {
   uv_work_t work;
+  fl__job_t *next;             /* bg_done list */
   fl__node_t *node;
   fl_srv_req_t *req;
   uint8_t *hdr_out;            /* encoded response preamble + header */
@@ -44,7 +57,7 @@ typedef struct fl__job {
   void *payload_out_base;      /* allocation holding the response payload */
   void *payload_out;
   uint64_t payload_out_len;
-} fl__job_t;
+};
 
 /* ---- requests on the pool ------------------------------------------------------- */
 
@@ -88,6 +101,31 @@ static void fl__after_work(uv_work_t *w, int status) {
   free(j);
 }
 
+/* A background job on bg_pool: the same work, then back to the loop. */
+static void fl__bg_run(void *arg) {
+  fl__job_t *j = arg;
+  fl__node_t *n = j->node;
+  fl__work(&j->work);
+  pthread_mutex_lock(&n->bg_mu);
+  j->next = n->bg_done;
+  n->bg_done = j;
+  pthread_mutex_unlock(&n->bg_mu);
+  uv_async_send(&n->bg_async);
+}
+
+static void fl__bg_answer(uv_async_t *a) {
+  fl__node_t *n = a->data;
+  pthread_mutex_lock(&n->bg_mu);
+  fl__job_t *j = n->bg_done;
+  n->bg_done = NULL;
+  pthread_mutex_unlock(&n->bg_mu);
+  while (j) {
+    fl__job_t *next = j->next;
+    fl__after_work(&j->work, 0);
+    j = next;
+  }
+}
+
 static void fl__on_request(void *ctx, fl_srv_req_t *req) {
   fl__node_t *n = ctx;
   fl__job_t *j = calloc(1, sizeof *j);
@@ -98,6 +136,9 @@ static void fl__on_request(void *ctx, fl_srv_req_t *req) {
   j->node = n;
   j->req = req;
   j->work.data = j;
+  const Fl__FrameHeader *h = n->bg_pool ? fl_srv_req_header(req) : NULL;
+  if (h && h->background && fl_pool_submit(n->bg_pool, fl__bg_run, j) == 0)
+    return;
   if (uv_queue_work(fl_srv_loop(n->srv), &j->work, fl__work, fl__after_work) < 0) {
     free(j);
     fl_srv_req_drop(req);
@@ -209,6 +250,10 @@ static int fl__busy(void *ctx) {
 static void fl__on_finish(void *ctx) {
   fl__node_t *n = ctx;
   uv_close((uv_handle_t *)&n->maint, NULL);
+  /* Every request is answered by now, background ones included. */
+  if (n->bg_async_open)
+    uv_close((uv_handle_t *)&n->bg_async, NULL);
+  n->bg_async_open = 0;
 }
 
 int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
@@ -220,6 +265,7 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
   if (!n)
     return -ENOMEM;
   n->cfg = cfg;
+  pthread_mutex_init(&n->bg_mu, NULL);
   fl_store_opts_t so;
   memset(&so, 0, sizeof so);
   so.volume_max_bytes = cfg->volume_max;
@@ -257,6 +303,19 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
     fl_node_coord_set_progress(n->coord, fl_heal_progress, n->heal);
   }
   uv_loop_t *loop = fl_srv_loop(n->srv);
+  /* Background requests get half the request workers, 1 to 8: enough for
+   * repair's pipelined reads and its writes waiting in group commit. */
+  if ((rc = uv_async_init(loop, &n->bg_async, fl__bg_answer)) != 0) {
+    rc = fl_errf(em, -ENOMEM, "starting the background request queue: %s", uv_strerror(rc));
+    goto fail;
+  }
+  n->bg_async.data = n;
+  n->bg_async_open = 1;
+  unsigned bg = cfg->workers > 16 ? 8u : cfg->workers > 1 ? (unsigned)cfg->workers / 2 : 1u;
+  if ((rc = fl_pool_new_low(&n->bg_pool, bg)) != 0) {
+    rc = fl_errf(em, rc, "starting the background request workers: %s", fl_strerror(rc));
+    goto fail;
+  }
   uv_timer_init(loop, &n->maint);
   n->maint.data = n;
   n->last_scrub_ms = n->last_compact_ms = uv_now(loop);
@@ -270,8 +329,11 @@ fail:
   fl_node_coord_set_progress(n->coord, NULL, NULL);
   fl_heal_stop(n->heal);
   fl_node_coord_stop(n->coord);
+  /* Idle by now: the server answered every request before its loop ended. */
+  fl_pool_free(n->bg_pool);
   fl_srv_free(n->srv);
   fl_store_close(n->store);
+  pthread_mutex_destroy(&n->bg_mu);
   free(n);
   return rc;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fl_log.h"
+#include "fl_mem.h"
 #include "fl_node.h"
 
 #define FL_NODE_VERSION "0.1.0"
@@ -42,6 +43,7 @@ static int fl__own_switch(void *ctx, const char *arg) {
 int main(int argc, char **argv) {
   const char *cmd = "serve";
   int argi = 1, discard_old = 0;
+  fl_mem_tune();
   if (argi < argc && argv[argi][0] != '-')
     cmd = argv[argi++];
   if (strcmp(cmd, "serve") && strcmp(cmd, "rebuild-index") && strcmp(cmd, "verify-index")) {
