@@ -88,7 +88,10 @@ static void fl__rate_take(fl_heal_t *h, uint64_t bytes) {
   double now = fl__now();
   h->tokens += (now - h->rate_last) * rate;
   h->rate_last = now;
-  double burst = rate / 4 > 1 << 20 ? rate / 4 : 1 << 20;
+  /* A small burst (1/16 s of the rate, at least 256 KiB) spreads bounded
+   * repair evenly beside client reads instead of in bursts of a quarter
+   * second's worth. */
+  double burst = rate / 16 > 256 << 10 ? rate / 16 : 256 << 10;
   if (h->tokens > burst)
     h->tokens = burst;
   h->tokens -= (double)bytes;
