@@ -389,7 +389,7 @@ static void run(const char *rate, int reads, size_t studies) {
   if (rc)
     die("open", rc, &em);
   double dt = fill(studies);
-  fprintf(stderr, "bench_repair: --repair-rate %s: %zu CT instances in %zu studies, %.0f MB in "
+  fprintf(stderr, "bench_repair: --repair-rate %s: %zu instances in %zu studies, %.0f MB in "
                   "%.1f s\n",
           rate, n_insts, studies, fill_bytes / 1e6, dt);
 
