@@ -21,16 +21,7 @@ int fl_nc_ping(fl_wire_conn_t *c, fl_errmsg_t *em) {
   return fl_wire_conn_call(c, &h, NULL, 0, NULL, 0, em);
 }
 
-/* The pieces of a PUT_FRAGMENT header, filled by fl__put_build; they live
- * in the caller's frame until the frame is sent. */
-typedef struct fl__put_msg {
-  Fl__FrameHeader h;
-  Fl__PutFragmentArgs a;
-  Fl__ObjectKey ok;
-  Fl__Attribute at[5], *ap[5];
-} fl__put_msg_t;
-
-static void fl__put_build(fl__put_msg_t *m, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,
+static void fl__put_build(fl_nc_put_msg_t *m, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,
                           const fl_nc_put_ext_t *x, uint64_t len) {
   fl__frame_header__init(&m->h);
   fl__put_fragment_args__init(&m->a);
@@ -95,15 +86,13 @@ int fl_nc_putv(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *
                const fl_nc_put_ext_t *x, const struct iovec *iov, int iovcnt, int *existed,
                fl_errmsg_t *em) {
   uint64_t len = fl__iov_len(iov, iovcnt);
-  fl__put_msg_t m;
+  fl_nc_put_msg_t m;
   fl__put_build(&m, k, o, x, len);
   return fl__put_call(c, &m.h, iov, iovcnt, len, existed, em);
 }
 
-/* Builds m as a PUT_FRAGMENT of k carrying meta's metadata (borrowed: its
- * attributes stay meta's). -EINVAL for a tombstone. */
-static int fl__put_entry_build(fl__put_msg_t *m, const fl_nc_key_t *k, const Fl__ListEntry *meta,
-                               uint64_t len, fl_errmsg_t *em) {
+int fl_nc_put_entry_msg(fl_nc_put_msg_t *m, const fl_nc_key_t *k, const Fl__ListEntry *meta,
+                        uint64_t len, fl_errmsg_t *em) {
   if (meta->tombstone)
     return fl_errf(em, -EINVAL, "cannot put fragment %u of %s from a tombstone entry", k->frag,
                    k->sop ? k->sop : "");
@@ -123,8 +112,8 @@ int fl_nc_put_entry(fl_wire_conn_t *c, const fl_nc_key_t *k, const Fl__ListEntry
   if (existed)
     *existed = 0;
   uint64_t len = fl__iov_len(iov, iovcnt);
-  fl__put_msg_t m;
-  int rc = fl__put_entry_build(&m, k, meta, len, em);
+  fl_nc_put_msg_t m;
+  int rc = fl_nc_put_entry_msg(&m, k, meta, len, em);
   return rc ? rc : fl__put_call(c, &m.h, iov, iovcnt, len, existed, em);
 }
 
@@ -132,8 +121,8 @@ int fl_nc_put_entry_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k,
                          const Fl__ListEntry *meta, const struct iovec *iov, int iovcnt,
                          fl_errmsg_t *em) {
   uint64_t len = fl__iov_len(iov, iovcnt);
-  fl__put_msg_t m;
-  int rc = fl__put_entry_build(&m, k, meta, len, em);
+  fl_nc_put_msg_t m;
+  int rc = fl_nc_put_entry_msg(&m, k, meta, len, em);
   if (rc)
     return rc;
   m.h.request_id = id;
@@ -184,7 +173,7 @@ int fl_nc_get(fl_wire_conn_t *c, const fl_nc_key_t *k, uint64_t off, uint64_t le
 
 int fl_nc_put_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k, const void *data,
                    uint64_t len, fl_errmsg_t *em) {
-  fl__put_msg_t m;
+  fl_nc_put_msg_t m;
   fl__put_build(&m, k, NULL, NULL, len);
   m.h.request_id = id;
   struct iovec iov = {(void *)data, len};

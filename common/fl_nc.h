@@ -126,6 +126,19 @@ int fl_nc_drop(fl_wire_conn_t *c, const fl_nc_key_t *k, uint64_t map_epoch, uint
  * -EINVAL if meta is a tombstone. *existed as for fl_nc_put. */
 int fl_nc_put_entry(fl_wire_conn_t *c, const fl_nc_key_t *k, const Fl__ListEntry *meta,
                     const struct iovec *iov, int iovcnt, int *existed, fl_errmsg_t *em);
+/* The pieces of a PUT_FRAGMENT request header; they borrow the key and
+ * metadata they were built from and live in the caller's frame. */
+typedef struct fl_nc_put_msg {
+  Fl__FrameHeader h;
+  Fl__PutFragmentArgs a;
+  Fl__ObjectKey ok;
+  Fl__Attribute at[5], *ap[5];
+} fl_nc_put_msg_t;
+/* Builds in m the header fl_nc_put_entry sends for a payload of len bytes
+ * (without the payload's CRC), for a node that stores a repaired fragment
+ * of its own through its request handler. -EINVAL if meta is a tombstone. */
+int fl_nc_put_entry_msg(fl_nc_put_msg_t *m, const fl_nc_key_t *k, const Fl__ListEntry *meta,
+                        uint64_t len, fl_errmsg_t *em);
 /* The same put pipelined: sent with request id `id` without waiting; its
  * answer comes through fl_nc_recv. */
 int fl_nc_put_entry_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k,

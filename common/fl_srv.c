@@ -19,6 +19,11 @@
 #include "fl_log.h"
 
 #define FL__READ_BUF (256 * 1024)
+/* After a frame with a large payload, the next read between frames takes
+ * only this much: the header, then the payload straight into its own
+ * buffer, instead of most of it into the read buffer and a copy. */
+#define FL__READ_HDR 4096
+#define FL__LARGE_PAYLOAD (32 * 1024)
 
 typedef struct fl__conn {
   uv_tcp_t tcp;                 /* handle first: freed in the close callback */
@@ -27,6 +32,7 @@ typedef struct fl__conn {
   fl_wire_parser_t parser;
   char *rbuf;                   /* read buffer when not reading a payload in place */
   int in_payload;               /* the last alloc handed out the payload destination */
+  int large;                    /* the last request carried a large payload */
   int inflight;                 /* requests open (handler or write) */
   int paused;                   /* reading stopped for back-pressure or stop */
   int closing;                  /* no more reading; handles close once idle */
@@ -224,6 +230,7 @@ static int fl__dispatch(fl__conn_t *c) {
     }
   }
   r->payload_in_len = plen;
+  c->large = plen >= FL__LARGE_PAYLOAD;
   c->inflight++;
   s->inflight++;
   s->reqs_total++;
@@ -257,7 +264,7 @@ static void fl__on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     return;
   }
   c->in_payload = 0;
-  *buf = uv_buf_init(c->rbuf, FL__READ_BUF);
+  *buf = uv_buf_init(c->rbuf, c->large ? FL__READ_HDR : FL__READ_BUF);
 }
 
 static void fl__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {

@@ -20,6 +20,10 @@
 
 /* Socket reads between payloads; large enough for many small frames. */
 #define FL__CONN_RBUF (64u * 1024)
+/* After a frame with a large payload, a read between frames takes only
+ * this much, so the next payload lands in its buffer without a copy. */
+#define FL__CONN_HDR_READ 4096u
+#define FL__CONN_LARGE (32u * 1024)
 
 static int64_t fl__now_ms(void) {
   struct timespec ts;
@@ -265,6 +269,14 @@ static int fl__feed_buffered(fl_wire_conn_t *c, void *buf, size_t cap, fl_errmsg
   return FL_WIRE_AGAIN;
 }
 
+/* A frame arrived: notes whether it was large, for the next read's size. */
+static int fl__frame_done(fl_wire_conn_t *c) {
+  size_t plen = 0;
+  (void)fl_wire_parser_payload(&c->parser, &plen);
+  c->large = plen >= FL__CONN_LARGE;
+  return 0;
+}
+
 int fl_wire_conn_recv(fl_wire_conn_t *c, void *buf, size_t cap, fl_errmsg_t *em) {
   if (!fl_wire_conn_usable(c))
     return fl__unusable(c, em);
@@ -273,7 +285,7 @@ int fl_wire_conn_recv(fl_wire_conn_t *c, void *buf, size_t cap, fl_errmsg_t *em)
   for (;;) {
     rc = fl__feed_buffered(c, buf, cap, em);
     if (rc == FL_WIRE_FRAME)
-      return 0;
+      return fl__frame_done(c);
     if (rc < 0)
       return fl__break(c, rc);
     ssize_t r;
@@ -288,14 +300,15 @@ int fl_wire_conn_recv(fl_wire_conn_t *c, void *buf, size_t cap, fl_errmsg_t *em)
       if (r > 0) {
         rc = fl_wire_parser_payload_commit(&c->parser, (size_t)r, em);
         if (rc == FL_WIRE_FRAME)
-          return 0;
+          return fl__frame_done(c);
         if (rc < 0)
           return fl__break(c, rc);
         continue;
       }
     } else {
       c->rpos = c->rlen = 0;
-      r = fl__read(c, c->rbuf, c->rcap, deadline);
+      r = fl__read(c, c->rbuf, c->large && c->rcap > FL__CONN_HDR_READ ? FL__CONN_HDR_READ : c->rcap,
+                   deadline);
       if (r > 0) {
         c->rlen = (size_t)r;
         continue;

@@ -29,6 +29,7 @@ typedef struct fl_wire_conn {
   size_t wcap;
   int background;          /* set by the owner after open: every request sent is marked
                             * background (FrameHeader.background) */
+  int large;               /* the last frame received had a large payload */
 } fl_wire_conn_t;
 
 /* Connects to host:port (name or address; resolution itself is not under

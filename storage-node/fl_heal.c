@@ -25,6 +25,7 @@
 #include "fl_log.h"
 #include "fl_map.h"
 #include "fl_nc.h"
+#include "fl_node.h"
 #include "fl_node_coord.h"
 #include "fl_place.h"
 #include "fl_pool.h"
@@ -543,6 +544,17 @@ typedef struct fl__batch {
   atomic_int *failed;
 } fl__batch_t;
 
+/* Counts one fragment written by a batch. */
+static void fl__count_written(fl_heal_t *h, int kind, uint64_t bytes) {
+  pthread_mutex_lock(&h->mu);
+  if (kind == FL_HEAL_COPY)
+    h->prog.fragments_copied++;
+  else
+    h->prog.fragments_rebuilt++;
+  h->prog.bytes_done += bytes;
+  pthread_mutex_unlock(&h->mu);
+}
+
 /* The batch's connection to map node ni, connected on first use; NULL if
  * it cannot be had. */
 static fl__bconn_t *fl__bconn(fl__pass_t *ps, fl__bconn_t *cs, uint32_t *nc, int ni) {
@@ -630,6 +642,39 @@ static void fl__batch_local(fl__pass_t *ps, const fl__pgjob_t *j, fl__bop_t *b, 
   } else {
     free(base);
   }
+}
+
+/* Stores a fragment this node itself is the target of through its own
+ * request handler: the same checks and metadata as a PUT from a peer,
+ * without the loopback copies. */
+static int fl__put_local(fl__pass_t *ps, const fl__pgjob_t *j, const fl__lent_t *x,
+                         uint32_t frag, const uint8_t *data, size_t len, fl_errmsg_t *em) {
+  fl_heal_t *h = ps->h;
+  Fl__ListEntry *meta = fl__list_entry__unpack(NULL, x->plen, x->packed);
+  if (!meta)
+    return fl_errf(em, -ENOMEM, "cannot unpack a listed entry again");
+  fl_nc_key_t k;
+  fl__nc_key(j, x, frag, &k);
+  fl_nc_put_msg_t m;
+  int rc = fl_nc_put_entry_msg(&m, &k, meta, len, em);
+  if (rc == 0) {
+    m.h.payload_length = len;
+    m.h.payload_crc32c = fl_crc32c(data, len);
+    m.h.map_epoch = ps->map.epoch;
+    Fl__FrameHeader resp = FL__FRAME_HEADER__INIT;
+    fl_node_rpc_scratch_t *sc = NULL;
+    void *ob = NULL, *o = NULL;
+    uint64_t ol = 0;
+    fl_node_rpc_handle(h->store, h->cfg, h->coord, &m.h, data, len, &resp, &sc, &ob, &o, &ol);
+    if (resp.status)
+      rc = fl_errf(em, resp.status, "%s", resp.error_text && resp.error_text[0]
+                                              ? resp.error_text
+                                              : fl_strerror(resp.status));
+    fl_node_rpc_scratch_free(sc);
+    free(ob);
+  }
+  fl__list_entry__free_unpacked(meta, NULL);
+  return rc;
 }
 
 static void fl__batch_run(void *arg) {
@@ -720,6 +765,19 @@ static void fl__batch_run(void *arg) {
     fl__bop_t *b = &bo[a];
     if (!b->out)
       continue;
+    if (b->op->target == ps->self && h->store) {
+      fl_errmsg_t em = {{0}};
+      int rc = fl__put_local(ps, bt->job, b->x, b->op->frag, b->out, b->out_len, &em);
+      if (rc) {
+        fl_warn("repair", "PG %u writing fragment %u of %s here: %s", bt->job->pg,
+                b->op->frag, b->ob->meta->sop, fl_errmsg_str(&em, rc));
+        b->done = -1;
+        continue;
+      }
+      b->done = 1;
+      fl__count_written(h, b->op->kind, b->out_len);
+      continue;
+    }
     fl__bconn_t *c = fl__bconn(ps, ws, &nw, b->op->target);
     if (!c)
       continue;
@@ -762,13 +820,7 @@ static void fl__batch_run(void *arg) {
         continue;
       }
       bo[id].done = 1;
-      pthread_mutex_lock(&h->mu);
-      if (bo[id].op->kind == FL_HEAL_COPY)
-        h->prog.fragments_copied++;
-      else
-        h->prog.fragments_rebuilt++;
-      h->prog.bytes_done += bo[id].out_len;
-      pthread_mutex_unlock(&h->mu);
+      fl__count_written(h, bo[id].op->kind, bo[id].out_len);
     }
   }
   fl__bconns_release(ps, cs, nc + nw);
