@@ -60,6 +60,11 @@ struct fl_heal {
   /* token bucket */
   pthread_mutex_t rate_mu;
   double tokens, rate_last;
+  /* per PG (pg_count of lost_n): the pass that last found objects with
+   * fewer than k fragments there, under mu; lets one sighting (a put
+   * still in flight) be told from a loss that stays */
+  uint64_t *lost_pass;
+  uint32_t lost_n;
   /* figures */
   fl_cc_repair_t prog;
   double sample_t;
@@ -1022,10 +1027,22 @@ static int fl__repair_pg(fl__pass_t *ps, fl__pgjob_t *j) {
       (!h->prog.min_survivors || plan.min_survivors < h->prog.min_survivors))
     h->prog.min_survivors = plan.min_survivors;
   pthread_mutex_unlock(&h->mu);
-  if (plan.lost && !plan.blocked)
-    fl_error("repair", "PG %u: %" PRIu64 " object(s) have fewer than k readable fragments",
-             j->pg, plan.lost);
-  else if (plan.lost)
+  if (plan.lost && !plan.blocked) {
+    /* A put in flight looks the same for a moment: only a loss the pass
+     * before saw too is an error. */
+    pthread_mutex_lock(&h->mu);
+    uint64_t pass = h->prog.passes + 1; /* this one */
+    int again = j->pg < h->lost_n && h->lost_pass[j->pg] + 1 == pass;
+    if (j->pg < h->lost_n)
+      h->lost_pass[j->pg] = pass;
+    pthread_mutex_unlock(&h->mu);
+    if (again)
+      fl_error("repair", "PG %u: %" PRIu64 " object(s) have fewer than k readable fragments",
+               j->pg, plan.lost);
+    else
+      fl_info("repair", "PG %u: %" PRIu64 " object(s) with fewer than k fragments (a put in "
+              "flight, or lost: the next pass tells)", j->pg, plan.lost);
+  } else if (plan.lost)
     fl_info("repair", "PG %u: %" PRIu64 " object(s) unreadable while some of its nodes are away",
             j->pg, plan.lost);
   if (plan.n_ops) {
@@ -1185,6 +1202,16 @@ static int fl__pass(fl_heal_t *h) {
     fl_error("repair", "codec %u+%u: %s", k, m, em.msg);
     goto out;
   }
+  pthread_mutex_lock(&h->mu);
+  if (h->lost_n != ps.map.policy.pg_count) {
+    free(h->lost_pass);
+    h->lost_n = 0;
+    h->lost_pass = calloc(ps.map.policy.pg_count ? ps.map.policy.pg_count : 1,
+                          sizeof *h->lost_pass);
+    if (h->lost_pass)
+      h->lost_n = ps.map.policy.pg_count;
+  }
+  pthread_mutex_unlock(&h->mu);
   ps.peers = calloc(nn ? nn : 1, sizeof *ps.peers);
   ps.answered = calloc(nn ? nn : 1, 1);
   jobs = calloc(ps.map.policy.pg_count ? ps.map.policy.pg_count : 1, sizeof *jobs);
@@ -1390,6 +1417,7 @@ void fl_heal_stop(fl_heal_t *h) {
   fl_heal_conns_free(h->conns);
   fl_ec_close(h->ec_ec);
   fl_map_free(&h->last_map);
+  free(h->lost_pass);
   pthread_mutex_destroy(&h->mu);
   pthread_cond_destroy(&h->cv);
   pthread_mutex_destroy(&h->ec_mu);
