@@ -365,10 +365,13 @@ static int fl__decode_ec(const fl_ec_t *ec, const fl_ec_frag_hdr_t *h, const uin
 /* Steps 1 and 2 of decoding: verifies every input, picks the object with
  * the most distinct valid indexes, and fills payload[index] with its
  * payloads. *ref gets that object's header; reasons for rejected inputs
- * are collected in why (cap whycap). Returns 0 with at least `need`
- * valid fragments of one object, else an error naming the shortage. */
-static int fl__pick(const fl_ec_in_t *in, int n, fl_ec_report_t *rep, fl_ec_frag_hdr_t *ref_out,
-                    const uint8_t **payload, char *why, size_t whycap, fl_errmsg_t *em) {
+ * are collected in why (cap whycap). checked: the caller verified every
+ * input's payload CRC itself, so only headers and lengths are checked
+ * here. Returns 0 with at least `need` valid fragments of one object,
+ * else an error naming the shortage. */
+static int fl__pick(const fl_ec_in_t *in, int n, int checked, fl_ec_report_t *rep,
+                    fl_ec_frag_hdr_t *ref_out, const uint8_t **payload, char *why,
+                    size_t whycap, fl_errmsg_t *em) {
   enum { MAXIN = 64 };
   fl_ec_frag_hdr_t hdr[MAXIN];
   int ok[MAXIN];
@@ -379,7 +382,8 @@ static int fl__pick(const fl_ec_in_t *in, int n, fl_ec_report_t *rep, fl_ec_frag
   /* 1. Verify each fragment on its own. */
   for (int p = 0; p < n; p++) {
     fl_errmsg_t fem = {{0}};
-    int frc = fl_ec_frag_verify(in[p].buf, in[p].len, &hdr[p], &fem);
+    int frc = checked ? fl_ec_frag_check_len(in[p].buf, in[p].len, &hdr[p], &fem)
+                      : fl_ec_frag_verify(in[p].buf, in[p].len, &hdr[p], &fem);
     ok[p] = frc == 0;
     if (!ok[p]) {
       rep->bad_pos |= (uint64_t)1 << p;
@@ -458,7 +462,7 @@ int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap
   fl_ec_frag_hdr_t ref;
   if (!rep)
     rep = &dummy;
-  int rc = fl__pick(in, n, rep, &ref, payload, why, sizeof why, em);
+  int rc = fl__pick(in, n, 0, rep, &ref, payload, why, sizeof why, em);
   if (rc)
     return rc;
   if (ref.object_size > cap)
@@ -485,13 +489,13 @@ int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap
   return 0;
 }
 
-int fl_ec_reconstruct(fl_ec_t *ec, const fl_ec_in_t *in, int n, int index, void *out, size_t cap,
-                      size_t *out_len, fl_errmsg_t *em) {
+static int fl__reconstruct(fl_ec_t *ec, const fl_ec_in_t *in, int n, int checked, int index,
+                           void *out, size_t cap, size_t *out_len, fl_errmsg_t *em) {
   fl_ec_report_t rep;
   char why[400] = "";
   const uint8_t *payload[FL_EC_MAX_FRAGS];
   fl_ec_frag_hdr_t ref;
-  int rc = fl__pick(in, n, &rep, &ref, payload, why, sizeof why, em);
+  int rc = fl__pick(in, n, checked, &rep, &ref, payload, why, sizeof why, em);
   if (rc)
     return rc;
   int width = ref.layout == FL_EC_LAYOUT_REPLICA ? ref.m + 1 : ref.k + ref.m;
@@ -527,4 +531,14 @@ int fl_ec_reconstruct(fl_ec_t *ec, const fl_ec_in_t *in, int n, int index, void 
   fl_ec_frag_hdr_encode(&h, out);
   *out_len = len;
   return 0;
+}
+
+int fl_ec_reconstruct(fl_ec_t *ec, const fl_ec_in_t *in, int n, int index, void *out, size_t cap,
+                      size_t *out_len, fl_errmsg_t *em) {
+  return fl__reconstruct(ec, in, n, 0, index, out, cap, out_len, em);
+}
+
+int fl_ec_reconstruct_checked(fl_ec_t *ec, const fl_ec_in_t *in, int n, int index, void *out,
+                              size_t cap, size_t *out_len, fl_errmsg_t *em) {
+  return fl__reconstruct(ec, in, n, 1, index, out, cap, out_len, em);
 }

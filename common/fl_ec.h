@@ -127,5 +127,11 @@ int fl_ec_decode(fl_ec_t *ec, const fl_ec_in_t *in, int n, void *out, size_t cap
  * outside the stripe. Thread-safe like decode. */
 int fl_ec_reconstruct(fl_ec_t *ec, const fl_ec_in_t *in, int n, int index, void *out, size_t cap,
                       size_t *out_len, fl_errmsg_t *em);
+/* The same for inputs that each passed fl_ec_frag_verify in the caller,
+ * typically right as they arrived, while still in the cache: their
+ * headers and lengths are checked again, their payload CRCs are not
+ * computed a second time. */
+int fl_ec_reconstruct_checked(fl_ec_t *ec, const fl_ec_in_t *in, int n, int index, void *out,
+                              size_t cap, size_t *out_len, fl_errmsg_t *em);
 
 #endif

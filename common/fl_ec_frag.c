@@ -118,7 +118,7 @@ int fl_ec_frag_hdr_parse(const void *buf, size_t len, fl_ec_frag_hdr_t *out, fl_
   return 0;
 }
 
-int fl_ec_frag_verify(const void *buf, size_t len, fl_ec_frag_hdr_t *out, fl_errmsg_t *em) {
+int fl_ec_frag_check_len(const void *buf, size_t len, fl_ec_frag_hdr_t *out, fl_errmsg_t *em) {
   fl_ec_frag_hdr_t h;
   int rc = fl_ec_frag_hdr_parse(buf, len, &h, em);
   if (rc != 0)
@@ -130,7 +130,17 @@ int fl_ec_frag_verify(const void *buf, size_t len, fl_ec_frag_hdr_t *out, fl_err
   if (have > h.payload_len)
     return fl_errf(em, FL_ECORRUPT, "fragment %u has %zu bytes after its %llu-byte payload", h.index,
                    have - (size_t)h.payload_len, (unsigned long long)h.payload_len);
-  uint32_t got = fl_crc32c((const uint8_t *)buf + FL_EC_FRAG_HDR_SIZE, have);
+  if (out)
+    *out = h;
+  return 0;
+}
+
+int fl_ec_frag_verify(const void *buf, size_t len, fl_ec_frag_hdr_t *out, fl_errmsg_t *em) {
+  fl_ec_frag_hdr_t h;
+  int rc = fl_ec_frag_check_len(buf, len, &h, em);
+  if (rc != 0)
+    return rc;
+  uint32_t got = fl_crc32c((const uint8_t *)buf + FL_EC_FRAG_HDR_SIZE, len - FL_EC_FRAG_HDR_SIZE);
   if (got != h.payload_crc)
     return fl_errf(em, FL_ECORRUPT, "fragment %u payload CRC32C mismatch (stored 0x%08x, computed 0x%08x)",
                    h.index, (unsigned)h.payload_crc, (unsigned)got);

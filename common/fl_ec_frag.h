@@ -64,6 +64,11 @@ void fl_ec_frag_hdr_encode(const fl_ec_frag_hdr_t *h, uint8_t out[FL_EC_FRAG_HDR
  * *out is written only on success. */
 int fl_ec_frag_hdr_parse(const void *buf, size_t len, fl_ec_frag_hdr_t *out, fl_errmsg_t *em);
 
+/* The header as above and the length: FL_ETRUNC if the payload is shorter
+ * than the header says, FL_ECORRUPT if longer; the payload's CRC is not
+ * computed. On success *out (may be NULL) holds the header. */
+int fl_ec_frag_check_len(const void *buf, size_t len, fl_ec_frag_hdr_t *out, fl_errmsg_t *em);
+
 /* Checks a whole fragment (header + payload, contiguous, exactly len bytes):
  * the header as above, then FL_ETRUNC if the payload is shorter than its
  * header says, FL_ECORRUPT if longer or if its CRC32C differs. On success

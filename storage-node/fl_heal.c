@@ -621,6 +621,14 @@ static void fl__batch_collect(fl__bconn_t *b, fl__bop_t *bo, size_t n, uint64_t 
       continue;
     }
     bo[a].asked &= ~(1u << f); /* answered: a duplicate id is refused */
+    /* Verified now, while the bytes are still in the cache (later, after
+     * the batch's other reads, the same check cost several times more). */
+    if (fl_ec_frag_verify(buf, (size_t)h->payload_length, NULL, &em) != 0) {
+      fl_warn("repair", "fragment %u of %s from node %u: %s", f, bo[a].ob->meta->sop, node_id,
+              em.msg);
+      free(buf);
+      continue;
+    }
     bo[a].bufs[bo[a].nb] = buf;
     bo[a].in[bo[a].nb].buf = buf;
     bo[a].in[bo[a].nb].len = (size_t)h->payload_length;
@@ -639,6 +647,8 @@ static void fl__batch_local(fl__pass_t *ps, const fl__pgjob_t *j, fl__bop_t *b, 
                            (uint16_t)f, &em);
   if (rc == 0)
     rc = fl_store_get(ps->h->store, &k, 0, 0, &v, &base, &data, &got, &em);
+  if (rc == 0 && got == b->ob->meta->fsize)
+    rc = fl_ec_frag_verify(data, (size_t)got, NULL, &em);
   if (rc == 0 && got == b->ob->meta->fsize) {
     b->bufs[b->nb] = base;
     b->in[b->nb].buf = data;
@@ -743,8 +753,11 @@ static void fl__batch_run(void *arg) {
     uint64_t fsize = b->ob->meta->fsize;
     fl_errmsg_t em = {{0}};
     if (b->op->kind == FL_HEAL_COPY) {
-      if (b->nb == 1 && fl__verify(b->in[0].buf, b->in[0].len, fsize, b->op->frag,
-                                   ps->map.nodes[b->op->source].id, &em) == 0) {
+      fl_ec_frag_hdr_t fh;
+      /* Verified on arrival: what is left is that it is the wanted one. */
+      if (b->nb == 1 && b->in[0].len == fsize &&
+          fl_ec_frag_check_len(b->in[0].buf, b->in[0].len, &fh, &em) == 0 &&
+          fh.index == b->op->frag) {
         b->out = (uint8_t *)b->in[0].buf;
         b->out_len = (size_t)fsize;
       }
@@ -753,8 +766,8 @@ static void fl__batch_run(void *arg) {
     if (!b->nb || !(b->out = malloc(fsize ? fsize : 1)))
       continue;
     b->out_owned = 1;
-    if (fl_ec_reconstruct(h->ec_ec, b->in, (int)b->nb, (int)b->op->frag, b->out, fsize,
-                          &b->out_len, &em) != 0 ||
+    if (fl_ec_reconstruct_checked(h->ec_ec, b->in, (int)b->nb, (int)b->op->frag, b->out, fsize,
+                                  &b->out_len, &em) != 0 ||
         b->out_len != fsize) {
       free(b->out);
       b->out = NULL;

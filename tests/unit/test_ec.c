@@ -611,6 +611,11 @@ static void check_reconstruct(int k, int m, size_t size) {
     FL_CHECK_OK(rc);
     FL_CHECK_EQ(len, r.len[lost]);
     FL_CHECK(memcmp(out, r.buf[lost], len) == 0);
+    /* Inputs the caller verified: the same bytes. */
+    memset(out, 0, r.len[lost]);
+    FL_CHECK_OK(fl_ec_reconstruct_checked(ec, in, n, lost, out, r.len[lost], &len, &em));
+    FL_CHECK_EQ(len, r.len[lost]);
+    FL_CHECK(memcmp(out, r.buf[lost], len) == 0);
   }
   /* Too few, a bad index, a small buffer. */
   fl_ec_in_t one = {r.buf[0], r.len[0]};
@@ -625,6 +630,22 @@ static void check_reconstruct(int k, int m, size_t size) {
     all[i] = (fl_ec_in_t){r.buf[i], r.len[i]};
   FL_CHECK_EQ(fl_ec_reconstruct(ec, all, width, width, out, r.len[0], &len, &em), -EINVAL);
   FL_CHECK_EQ(fl_ec_reconstruct(ec, all, width, 0, out, r.len[0] - 1, &len, &em), FL_ETOOBIG);
+  /* The checked variant still refuses a bad header or length, but takes a
+   * payload as its caller vouched for it: the plain one refuses a flipped
+   * payload byte (nothing else to use), the checked one does not look. */
+  if (need > 1 || width > 1) {
+    fl_ec_in_t few[FL_EC_MAX_FRAGS];
+    int nf = 0;
+    for (int i = 1; i < width && nf < need; i++)
+      few[nf++] = (fl_ec_in_t){r.buf[i], r.len[i]};
+    few[0].len--;
+    FL_CHECK(fl_ec_reconstruct_checked(ec, few, nf, 0, out, r.len[0], &len, &em) != 0);
+    few[0].len++;
+    r.buf[1][r.len[1] - 1] ^= 0x10; /* past any codec header, in the data */
+    FL_CHECK(fl_ec_reconstruct(ec, few, nf, 0, out, r.len[0], &len, &em) != 0);
+    FL_CHECK_OK(fl_ec_reconstruct_checked(ec, few, nf, 0, out, r.len[0], &len, &em));
+    r.buf[1][r.len[1] - 1] ^= 0x10; /* past any codec header, in the data */
+  }
   /* A corrupt input is skipped when enough others remain. */
   if (width > need + 1) {
     r.buf[width - 1][FL_EC_FRAG_HDR_SIZE + 5] ^= 0x40;
