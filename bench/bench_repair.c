@@ -24,8 +24,10 @@
  * Usage: bench_repair [--dir DIR] [--studies N] [--rates R1,R2...]
  *                     [--reads-at R1,R2...] [--parallel N] [--inflight N]
  *                     [--modality M] [--keep]
- *        (default build/bench-repair.tmp from the source tree, 250 studies
- *        of 8 CT instances, about 1 GB; "-" runs none of a kind; the nodes'
+ *        (default build/bench-repair.tmp from the source tree, 1000
+ *        studies of 8 CT instances, about 4 GB, so that the start of a
+ *        repair (map, summaries, first listings) weighs on the figure about
+ *        as little as in a real one; "-" runs none of a kind; the nodes'
  *        --repair-parallel 2 and --repair-inflight 8; --modality makes the
  *        studies MR, DX or MG instead; --keep leaves the directory and the
  *        logs) */
@@ -504,7 +506,7 @@ int main(int argc, char **argv) {
   struct stat sb;
   dir = stat("build", &sb) == 0 && S_ISDIR(sb.st_mode) ? "build/bench-repair.tmp"
                                                        : "bench-repair.tmp";
-  size_t studies = 250;
+  size_t studies = 1000;
   char rates[256] = "0MB/s", reads_at[256] = "100MB/s,2MB/s";
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
