@@ -34,6 +34,7 @@ typedef struct fl__conn {
   int in_payload;               /* the last alloc handed out the payload destination */
   int large;                    /* the last request carried a large payload */
   int inflight;                 /* requests open (handler or write) */
+  int unanswered;               /* requests open and not answered yet */
   int paused;                   /* reading stopped for back-pressure or stop */
   int closing;                  /* no more reading; handles close once idle */
   int handles_closing;          /* uv_close called on both handles */
@@ -129,6 +130,7 @@ static void fl__on_write(uv_write_t *w, int status) {
 void fl_srv_req_respond_raw(fl_srv_req_t *r, uint8_t *hdr, size_t hdr_len,
                             void *payload_base, const void *payload, uint64_t payload_len) {
   fl__conn_t *c = r->conn;
+  c->unanswered--;
   r->hdr_out = hdr;
   r->hdr_out_len = hdr_len;
   r->payload_out_base = payload_base;
@@ -148,6 +150,70 @@ void fl_srv_req_respond_raw(fl_srv_req_t *r, uint8_t *hdr, size_t hdr_len,
     fl__req_done(r);
   }
 }
+
+/* The requests one write answers (fl_srv_req_respond_group). */
+typedef struct fl__group {
+  size_t n;
+  fl_srv_req_t *reqs[];
+} fl__group_t;
+
+static void fl__on_write_group(uv_write_t *w, int status) {
+  fl__group_t *g = w->data;
+  fl__conn_t *c = g->reqs[0]->conn;
+  if (status < 0 && !c->closing) {
+    fl_debug(c->srv->name, "%s: write failed: %s", c->peer, uv_strerror(status));
+    fl__conn_close(c);
+  }
+  for (size_t i = 0; i < g->n; i++)
+    fl__req_done(g->reqs[i]);
+  free(g);
+}
+
+void fl_srv_req_respond_group(const fl_srv_resp_t *rs, size_t n) {
+  fl__conn_t *c = n ? rs[0].req->conn : NULL;
+  int one_write = n > 1 && !c->closing;
+  for (size_t i = 0; i < n && one_write; i++)
+    one_write = rs[i].req->conn == c && rs[i].hdr;
+  fl__group_t *g = one_write ? malloc(sizeof *g + n * sizeof g->reqs[0]) : NULL;
+  uv_buf_t *bufs = g ? malloc(2 * n * sizeof *bufs) : NULL;
+  if (!bufs) {
+    free(g);
+    for (size_t i = 0; i < n; i++)
+      fl_srv_req_respond_raw(rs[i].req, rs[i].hdr, rs[i].hdr_len, rs[i].payload_base,
+                             rs[i].payload, rs[i].payload_len);
+    return;
+  }
+  unsigned nb = 0;
+  for (size_t i = 0; i < n; i++) {
+    fl_srv_req_t *r = rs[i].req;
+    r->hdr_out = rs[i].hdr;
+    r->hdr_out_len = rs[i].hdr_len;
+    r->payload_out_base = rs[i].payload_base;
+    bufs[nb++] = uv_buf_init((char *)rs[i].hdr, (unsigned)rs[i].hdr_len);
+    if (rs[i].payload_len)
+      bufs[nb++] = uv_buf_init((char *)rs[i].payload, (unsigned)rs[i].payload_len);
+    g->reqs[i] = r;
+  }
+  g->n = n;
+  c->unanswered -= (int)n;
+  fl_srv_req_t *first = rs[0].req;
+  first->write.data = g;
+  /* libuv keeps its own copy of the buffer list. */
+  int rc = uv_write(&first->write, (uv_stream_t *)&c->tcp, bufs, nb, fl__on_write_group);
+  free(bufs);
+  if (rc < 0) {
+    fl__conn_close(c);
+    for (size_t i = 0; i < n; i++)
+      fl__req_done(g->reqs[i]);
+    free(g);
+  }
+}
+
+int fl_srv_req_same_conn(const fl_srv_req_t *a, const fl_srv_req_t *b) {
+  return a->conn == b->conn;
+}
+
+int fl_srv_req_conn_unanswered(const fl_srv_req_t *r) { return r->conn->unanswered; }
 
 void fl_srv_req_respond(fl_srv_req_t *r, Fl__FrameHeader *resp, void *payload,
                         uint64_t payload_len) {
@@ -232,6 +298,7 @@ static int fl__dispatch(fl__conn_t *c) {
   r->payload_in_len = plen;
   c->large = plen >= FL__LARGE_PAYLOAD;
   c->inflight++;
+  c->unanswered++;
   s->inflight++;
   s->reqs_total++;
   s->ops.on_request(s->ctx, r);

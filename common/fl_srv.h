@@ -107,6 +107,30 @@ int fl_srv_req_conn_closed(const fl_srv_req_t *req);
 void fl_srv_req_respond_raw(fl_srv_req_t *req, uint8_t *hdr, size_t hdr_len,
                             void *payload_base, const void *payload, uint64_t payload_len);
 
+/* One response of fl_srv_req_respond_group: the arguments of
+ * fl_srv_req_respond_raw. */
+typedef struct fl_srv_resp {
+  fl_srv_req_t *req;
+  uint8_t *hdr;
+  size_t hdr_len;
+  void *payload_base;
+  const void *payload;
+  uint64_t payload_len;
+} fl_srv_resp_t;
+
+/* fl_srv_req_respond_raw for n requests at once (loop thread; resps is
+ * borrowed for the call). Responses of one connection go out in one
+ * write: on this machine class loopback TCP costs about twice the CPU per
+ * byte in writes of 128 KiB as in writes of 512 KiB. */
+void fl_srv_req_respond_group(const fl_srv_resp_t *resps, size_t n);
+
+/* 1 if a and b came on the same connection. */
+int fl_srv_req_same_conn(const fl_srv_req_t *a, const fl_srv_req_t *b);
+
+/* Requests of req's connection not answered yet, req included (loop
+ * thread). */
+int fl_srv_req_conn_unanswered(const fl_srv_req_t *req);
+
 /* Encodes resp (borrowed for the call; payload_length and payload_crc32c
  * are set here from payload) and sends it with payload (handed over, may
  * be NULL). Loop thread. An encoding failure is logged and closes the

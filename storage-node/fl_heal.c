@@ -529,6 +529,7 @@ typedef struct fl__bop {
   const fl_heal_obj_t *ob;
   const fl__lent_t *x;
   uint32_t asked;       /* bit f: fragment f asked for */
+  uint32_t local;       /* bit f: fragment f to read from this node's store */
   uint32_t nb;
   uint8_t *bufs[FL_HEAL_WIDTH_MAX];
   fl_ec_in_t in[FL_HEAL_WIDTH_MAX];
@@ -727,7 +728,7 @@ static void fl__batch_run(void *arg) {
         continue;
       asked++;
       if (ni == ps->self && h->store) {
-        fl__batch_local(ps, bt->job, b, f);
+        b->local |= 1u << f; /* read once every request is out */
         continue;
       }
       fl__bconn_t *c = fl__bconn(ps, cs, &nc, ni);
@@ -744,6 +745,12 @@ static void fl__batch_run(void *arg) {
       b->asked |= 1u << f;
     }
   }
+  /* This node's own fragments while the peers read theirs: the requests
+   * left together, so each peer can answer them together. */
+  for (size_t a = 0; a < n; a++)
+    for (uint32_t f = 0; f < FL_HEAL_WIDTH_MAX; f++)
+      if (bo[a].local & (1u << f))
+        fl__batch_local(ps, bt->job, &bo[a], f);
   for (uint32_t i = 0; i < nc; i++)
     fl__batch_collect(&cs[i], bo, n, cap, ps->map.nodes[cs[i].ni].id);
 

@@ -3,7 +3,11 @@
  * loop) and its response goes back as header + payload without copying
  * the payload. Requests marked background (peers' repair) run on a pool of
  * their own at low CPU priority instead, so a client's request never
- * queues behind a burst of them. Scrubbing and compaction run in the background on the same
+ * queues behind a burst of them. Answers to background requests wait
+ * until every open request of their connection has one (up to 1 MiB, and
+ * 1 ms at most), then leave in one write: a repair asks each peer for
+ * several fragments at once, and loopback TCP here costs half as much CPU
+ * per byte in writes of 512 KiB as in writes of 128 KiB. Scrubbing and compaction run in the background on the same
  * pool; a stop waits for the one running to notice the stop flag. */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,6 +28,9 @@
 
 typedef struct fl__job fl__job_t;
 
+#define FL__HOLD_BYTES (1u << 20) /* answers of one connection held, at most */
+#define FL__HOLD_MS 1
+
 typedef struct fl__node {
   fl_srv_t *srv;
   /* Background requests (repair from peers) run on a pool of their own at
@@ -33,6 +40,8 @@ typedef struct fl__node {
   int bg_async_open;
   pthread_mutex_t bg_mu;
   fl__job_t *bg_done;          /* under bg_mu */
+  fl__job_t *held;             /* answered background jobs waiting for company (loop) */
+  uv_timer_t hold_timer;       /* sends what is held after FL__HOLD_MS at most */
   uv_timer_t maint;
   uv_work_t maint_work;
   int maint_running;
@@ -115,6 +124,54 @@ static void fl__bg_run(void *arg) {
   uv_async_send(&n->bg_async);
 }
 
+/* Sends the held answers of the connection of `like` (every
+ * connection's when NULL), one write per connection. A connection has at
+ * most max_inflight open requests, so one write takes all it holds. */
+static void fl__held_send(fl__node_t *n, const fl_srv_req_t *like) {
+  while (n->held) {
+    const fl_srv_req_t *conn = like ? like : n->held->req;
+    size_t k = 0, cap = 0;
+    for (const fl__job_t *j = n->held; j; j = j->next)
+      cap += fl_srv_req_same_conn(j->req, conn);
+    fl_srv_resp_t *rs = malloc((cap ? cap : 1) * sizeof *rs);
+    for (fl__job_t **pp = &n->held; *pp;) {
+      fl__job_t *j = *pp;
+      if (!fl_srv_req_same_conn(j->req, conn)) {
+        pp = &j->next;
+        continue;
+      }
+      *pp = j->next;
+      if (rs) {
+        rs[k++] = (fl_srv_resp_t){j->req,           j->hdr_out,     j->hdr_out_len,
+                                  j->payload_out_base, j->payload_out, j->payload_out_len};
+        free(j);
+      } else {
+        fl__after_work(&j->work, 0); /* no memory for the group: one by one */
+      }
+    }
+    /* After this, `conn` (and `like`) may be freed. */
+    fl_srv_req_respond_group(rs, k);
+    free(rs);
+    if (like)
+      break;
+  }
+}
+
+/* Whether the held answers of j's connection should go now: every open
+ * request of it is answered, or enough bytes wait. */
+static int fl__held_ready(fl__node_t *n, const fl__job_t *j) {
+  int count = 0;
+  uint64_t bytes = 0;
+  for (const fl__job_t *h = n->held; h; h = h->next)
+    if (fl_srv_req_same_conn(h->req, j->req)) {
+      count++;
+      bytes += h->payload_out_len;
+    }
+  return count >= fl_srv_req_conn_unanswered(j->req) || bytes >= FL__HOLD_BYTES;
+}
+
+static void fl__on_hold_timer(uv_timer_t *t) { fl__held_send(t->data, NULL); }
+
 static void fl__bg_answer(uv_async_t *a) {
   fl__node_t *n = a->data;
   pthread_mutex_lock(&n->bg_mu);
@@ -123,9 +180,18 @@ static void fl__bg_answer(uv_async_t *a) {
   pthread_mutex_unlock(&n->bg_mu);
   while (j) {
     fl__job_t *next = j->next;
-    fl__after_work(&j->work, 0);
+    if (!j->hdr_out) {
+      fl__after_work(&j->work, 0);
+    } else {
+      j->next = n->held;
+      n->held = j;
+      if (fl__held_ready(n, j))
+        fl__held_send(n, j->req);
+    }
     j = next;
   }
+  if (n->held && !uv_is_active((uv_handle_t *)&n->hold_timer))
+    uv_timer_start(&n->hold_timer, fl__on_hold_timer, FL__HOLD_MS, 0);
 }
 
 static void fl__on_request(void *ctx, fl_srv_req_t *req) {
@@ -267,6 +333,7 @@ static int fl__busy(void *ctx) {
 static void fl__on_finish(void *ctx) {
   fl__node_t *n = ctx;
   uv_close((uv_handle_t *)&n->maint, NULL);
+  uv_close((uv_handle_t *)&n->hold_timer, NULL);
   /* Every request is answered by now, background ones included. */
   if (n->bg_async_open)
     uv_close((uv_handle_t *)&n->bg_async, NULL);
@@ -335,6 +402,8 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
   }
   uv_timer_init(loop, &n->maint);
   n->maint.data = n;
+  uv_timer_init(loop, &n->hold_timer);
+  n->hold_timer.data = n;
   n->last_scrub_ms = n->last_compact_ms = uv_now(loop);
   uv_timer_start(&n->maint, fl__on_maint, 1000, 1000);
   fl_srv_run(n->srv);

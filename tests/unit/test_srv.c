@@ -1,7 +1,8 @@
 /* Unit tests of the generic server (common/fl_srv.h) in one process: the
  * loop runs on a thread, clients use blocking fl_wire_conn. Covered:
  * immediate and deferred answers (a long poll held on the loop), pipelined
- * requests answered out of order, a malformed frame closing only its own
+ * requests answered out of order, answers of several requests sent in one
+ * write (fl_srv_req_respond_group), a malformed frame closing only its own
  * connection, and a SIGTERM that answers held requests (on_stop) before
  * the loop ends (on_finish). */
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fl_crc32c.h"
 #include "fl_srv.h"
 #include "fl_test.h"
 #include "fl_wire_conn.h"
@@ -23,6 +25,10 @@
 static fl_srv_t *srv;
 static fl_srv_req_t *held[8];
 static int nheld, stopped, finished;
+/* PINGs with payload "g<n>": held until three are, then answered in one
+ * write, last first; unanswered_seen records what the server counted. */
+static fl_srv_req_t *grouped[3];
+static int ngrouped, unanswered_seen;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void answer(fl_srv_req_t *r) {
@@ -55,6 +61,32 @@ static void on_request(void *ctx, fl_srv_req_t *r) {
   /* A PING with payload "release" answers the held requests first. */
   uint64_t len;
   const void *p = fl_srv_req_payload(r, &len);
+  if (len == 2 && ((const char *)p)[0] == 'g') {
+    grouped[ngrouped++] = r;
+    if (ngrouped < 3)
+      return;
+    unanswered_seen = fl_srv_req_conn_unanswered(r);
+    fl_srv_resp_t rs[3];
+    for (int i = 0; i < 3; i++) {
+      fl_srv_req_t *q = grouped[2 - i];
+      const Fl__FrameHeader *qh = fl_srv_req_header(q);
+      Fl__FrameHeader resp = FL__FRAME_HEADER__INIT;
+      fl_wire_response_init(&resp, qh, 0, NULL);
+      uint64_t ql;
+      const void *qp = fl_srv_req_payload(q, &ql);
+      uint8_t *copy = malloc(ql);
+      memcpy(copy, qp, ql);
+      resp.payload_length = ql;
+      resp.payload_crc32c = fl_crc32c(copy, ql);
+      size_t cap = fl_wire_encoded_size(&resp), hl = 0;
+      uint8_t *hdr = malloc(cap);
+      FL_CHECK_OK(fl_wire_encode_header(&resp, hdr, cap, &hl, NULL));
+      rs[i] = (fl_srv_resp_t){q, hdr, hl, copy, copy, ql};
+    }
+    ngrouped = 0;
+    fl_srv_req_respond_group(rs, 3);
+    return;
+  }
   if (len == 7 && memcmp(p, "release", 7) == 0) {
     while (nheld > 0)
       answer(held[--nheld]);
@@ -127,6 +159,21 @@ static void test_srv(void) {
   FL_CHECK_EQ(order[0], 12);
   FL_CHECK_EQ(order[1], 11);
   FL_CHECK_EQ(order[2], 13);
+  /* Three requests answered in one write, last first, each with its own
+   * payload. */
+  send_req(&a, FL__MSG_TYPE__MSG_TYPE_PING, 31, "g1");
+  send_req(&a, FL__MSG_TYPE__MSG_TYPE_PING, 32, "g2");
+  send_req(&a, FL__MSG_TYPE__MSG_TYPE_PING, 33, "g3");
+  for (int i = 0; i < 3; i++) {
+    FL_CHECK_OK(fl_wire_conn_recv(&a, NULL, 0, &em));
+    const Fl__FrameHeader *r = fl_wire_conn_header(&a);
+    FL_CHECK_EQ(r->request_id, (uint64_t)(33 - i));
+    size_t gl;
+    const char *gp = fl_wire_conn_payload(&a, &gl);
+    FL_CHECK_EQ(gl, 2);
+    FL_CHECK_EQ(gp[1], '3' - i);
+  }
+  FL_CHECK_EQ(unanswered_seen, 3);
   /* Garbage on one connection closes it; the others carry on. */
   FL_CHECK(send(bad.fd, "GARBAGE!GARBAGE!", 16, 0) == 16);
   char x;
