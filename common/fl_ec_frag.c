@@ -135,16 +135,42 @@ int fl_ec_frag_check_len(const void *buf, size_t len, fl_ec_frag_hdr_t *out, fl_
   return 0;
 }
 
+/* The payload check of fl_ec_frag_verify(_known), given the payload's CRC. */
+static int fl__payload_crc_check(const fl_ec_frag_hdr_t *h, uint32_t got, fl_ec_frag_hdr_t *out,
+                                 fl_errmsg_t *em) {
+  if (got != h->payload_crc)
+    return fl_errf(em, FL_ECORRUPT, "fragment %u payload CRC32C mismatch (stored 0x%08x, computed 0x%08x)",
+                   h->index, (unsigned)h->payload_crc, (unsigned)got);
+  if (out)
+    *out = *h;
+  return 0;
+}
+
 int fl_ec_frag_verify(const void *buf, size_t len, fl_ec_frag_hdr_t *out, fl_errmsg_t *em) {
   fl_ec_frag_hdr_t h;
   int rc = fl_ec_frag_check_len(buf, len, &h, em);
   if (rc != 0)
     return rc;
-  uint32_t got = fl_crc32c((const uint8_t *)buf + FL_EC_FRAG_HDR_SIZE, len - FL_EC_FRAG_HDR_SIZE);
-  if (got != h.payload_crc)
-    return fl_errf(em, FL_ECORRUPT, "fragment %u payload CRC32C mismatch (stored 0x%08x, computed 0x%08x)",
-                   h.index, (unsigned)h.payload_crc, (unsigned)got);
-  if (out)
-    *out = h;
-  return 0;
+  return fl__payload_crc_check(
+      &h, fl_crc32c((const uint8_t *)buf + FL_EC_FRAG_HDR_SIZE, len - FL_EC_FRAG_HDR_SIZE), out,
+      em);
+}
+
+int fl_ec_frag_verify_known(const void *buf, size_t len, uint32_t whole_crc,
+                            fl_ec_frag_hdr_t *out, fl_errmsg_t *em) {
+  fl_ec_frag_hdr_t h;
+  int rc = fl_ec_frag_check_len(buf, len, &h, em);
+  if (rc != 0)
+    return rc;
+  uint32_t got = fl_crc32c_suffix(whole_crc, fl_crc32c(buf, FL_EC_FRAG_HDR_SIZE),
+                                  len - FL_EC_FRAG_HDR_SIZE);
+  return fl__payload_crc_check(&h, got, out, em);
+}
+
+uint32_t fl_ec_frag_whole_crc(const void *buf, size_t len) {
+  const uint8_t *p = buf;
+  if (len < FL_EC_FRAG_HDR_SIZE)
+    return fl_crc32c(buf, len);
+  return fl_crc32c_combine(fl_crc32c(p, FL_EC_FRAG_HDR_SIZE), fl__get32(p + 40),
+                           len - FL_EC_FRAG_HDR_SIZE);
 }

@@ -75,4 +75,17 @@ int fl_ec_frag_check_len(const void *buf, size_t len, fl_ec_frag_hdr_t *out, fl_
  * *out (may be NULL) holds the header and the payload is buf + 48. */
 int fl_ec_frag_verify(const void *buf, size_t len, fl_ec_frag_hdr_t *out, fl_errmsg_t *em);
 
+/* fl_ec_frag_verify for a fragment whose CRC32C over all len bytes is
+ * known to be right: a frame's payload CRC checked as the bytes arrived,
+ * or a volume record's checked as they were read. The payload's CRC then
+ * follows from whole_crc and the header's, with the same result as
+ * fl_ec_frag_verify and without a second pass over the payload. */
+int fl_ec_frag_verify_known(const void *buf, size_t len, uint32_t whole_crc,
+                            fl_ec_frag_hdr_t *out, fl_errmsg_t *em);
+
+/* The CRC32C of a whole fragment (header + payload, len bytes) from its
+ * header alone, right when the header's payload CRC is (one the encoder or
+ * reconstruction just computed): what a frame carrying it declares. */
+uint32_t fl_ec_frag_whole_crc(const void *buf, size_t len);
+
 #endif

@@ -140,9 +140,11 @@ typedef struct fl_nc_put_msg {
 int fl_nc_put_entry_msg(fl_nc_put_msg_t *m, const fl_nc_key_t *k, const Fl__ListEntry *meta,
                         uint64_t len, fl_errmsg_t *em);
 /* The same put pipelined: sent with request id `id` without waiting; its
- * answer comes through fl_nc_recv. */
+ * answer comes through fl_nc_recv. crc is the payload's CRC32C, which the
+ * caller has without a pass over it (fl_ec_frag_whole_crc of a fragment it
+ * just made, or the CRC the fragment arrived with). */
 int fl_nc_put_entry_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k,
                          const Fl__ListEntry *meta, const struct iovec *iov, int iovcnt,
-                         fl_errmsg_t *em);
+                         uint32_t crc, fl_errmsg_t *em);
 
 #endif

@@ -173,8 +173,10 @@ static int fl__unusable(const fl_wire_conn_t *c, fl_errmsg_t *em) {
                  fl_strerror(c->err));
 }
 
-int fl_wire_conn_send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
-                      int iovcnt, fl_errmsg_t *em) {
+/* fl_wire_conn_send(_known): crc is NULL when the payload's CRC is to be
+ * computed here. */
+static int fl__send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
+                    int iovcnt, const uint32_t *crc, fl_errmsg_t *em) {
   if (!fl_wire_conn_usable(c))
     return fl__unusable(c, em);
   if (iovcnt < 0 || iovcnt > FL_WIRE_CONN_IOV_MAX)
@@ -191,7 +193,16 @@ int fl_wire_conn_send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec 
     c->wcap = cap;
   }
   size_t hlen;
-  int rc = fl_wire_encode(h, payload, iovcnt, c->wbuf, c->wcap, &hlen, em);
+  int rc;
+  if (crc) {
+    h->payload_length = 0;
+    for (int i = 0; i < iovcnt; i++)
+      h->payload_length += payload[i].iov_len;
+    h->payload_crc32c = h->payload_length ? *crc : 0;
+    rc = fl_wire_encode_header(h, c->wbuf, c->wcap, &hlen, em);
+  } else {
+    rc = fl_wire_encode(h, payload, iovcnt, c->wbuf, c->wcap, &hlen, em);
+  }
   if (rc < 0)
     return rc;
   struct iovec iov[FL_WIRE_CONN_IOV_MAX + 1];
@@ -232,6 +243,16 @@ int fl_wire_conn_send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec 
 fail:
   return fl_errf(em, fl__break(c, rc), "sending %s frame: %s", fl_wire_type_name((int)h->type),
                  strerror(-rc));
+}
+
+int fl_wire_conn_send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
+                      int iovcnt, fl_errmsg_t *em) {
+  return fl__send(c, h, payload, iovcnt, NULL, em);
+}
+
+int fl_wire_conn_send_known(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
+                            int iovcnt, uint32_t crc, fl_errmsg_t *em) {
+  return fl__send(c, h, payload, iovcnt, &crc, em);
 }
 
 /* One read of at most cap bytes into dst before the deadline: > 0 bytes, or

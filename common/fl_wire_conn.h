@@ -57,6 +57,13 @@ void fl_wire_conn_close(fl_wire_conn_t *c);
 int fl_wire_conn_send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
                       int iovcnt, fl_errmsg_t *em);
 
+/* fl_wire_conn_send for a payload whose CRC32C the caller already has
+ * (one computed while it was made, or checked as it arrived): crc is sent
+ * as is, without a pass over the payload. A wrong crc makes the receiver
+ * refuse the frame. */
+int fl_wire_conn_send_known(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
+                            int iovcnt, uint32_t crc, fl_errmsg_t *em);
+
 /* Receives the next frame. When buf is non-NULL the payload is read
  * straight into it (cap bytes; a larger payload fails with FL_ETOOBIG);
  * otherwise into memory the connection owns. The frame is then available

@@ -533,8 +533,10 @@ typedef struct fl__bop {
   uint32_t nb;
   uint8_t *bufs[FL_HEAL_WIDTH_MAX];
   fl_ec_in_t in[FL_HEAL_WIDTH_MAX];
+  uint32_t crc[FL_HEAL_WIDTH_MAX]; /* in[i]'s CRC32C, checked as it arrived or was read */
   uint8_t *out;         /* what the target gets (a rebuilt or a fetched fragment) */
   size_t out_len;
+  uint32_t out_crc;
   int out_owned;        /* out is its own allocation (a rebuilt fragment) */
   int done;             /* written */
 } fl__bop_t;
@@ -622,9 +624,11 @@ static void fl__batch_collect(fl__bconn_t *b, fl__bop_t *bo, size_t n, uint64_t 
       continue;
     }
     bo[a].asked &= ~(1u << f); /* answered: a duplicate id is refused */
-    /* Verified now, while the bytes are still in the cache (later, after
-     * the batch's other reads, the same check cost several times more). */
-    if (fl_ec_frag_verify(buf, (size_t)h->payload_length, NULL, &em) != 0) {
+    /* The frame's CRC, checked as the bytes arrived, covers the whole
+     * fragment: the payload's own CRC follows from it without another
+     * pass. */
+    if (fl_ec_frag_verify_known(buf, (size_t)h->payload_length, h->payload_crc32c, NULL, &em) !=
+        0) {
       fl_warn("repair", "fragment %u of %s from node %u: %s", f, bo[a].ob->meta->sop, node_id,
               em.msg);
       free(buf);
@@ -633,6 +637,7 @@ static void fl__batch_collect(fl__bconn_t *b, fl__bop_t *bo, size_t n, uint64_t 
     bo[a].bufs[bo[a].nb] = buf;
     bo[a].in[bo[a].nb].buf = buf;
     bo[a].in[bo[a].nb].len = (size_t)h->payload_length;
+    bo[a].crc[bo[a].nb] = h->payload_crc32c;
     bo[a].nb++;
   }
 }
@@ -648,12 +653,14 @@ static void fl__batch_local(fl__pass_t *ps, const fl__pgjob_t *j, fl__bop_t *b, 
                            (uint16_t)f, &em);
   if (rc == 0)
     rc = fl_store_get(ps->h->store, &k, 0, 0, &v, &base, &data, &got, &em);
+  /* The read checked the record's CRC, which covers the whole fragment. */
   if (rc == 0 && got == b->ob->meta->fsize)
-    rc = fl_ec_frag_verify(data, (size_t)got, NULL, &em);
+    rc = fl_ec_frag_verify_known(data, (size_t)got, v.crc, NULL, &em);
   if (rc == 0 && got == b->ob->meta->fsize) {
     b->bufs[b->nb] = base;
     b->in[b->nb].buf = data;
     b->in[b->nb].len = (size_t)got;
+    b->crc[b->nb] = v.crc;
     b->nb++;
   } else {
     free(base);
@@ -664,7 +671,8 @@ static void fl__batch_local(fl__pass_t *ps, const fl__pgjob_t *j, fl__bop_t *b, 
  * request handler: the same checks and metadata as a PUT from a peer,
  * without the loopback copies. */
 static int fl__put_local(fl__pass_t *ps, const fl__pgjob_t *j, const fl__lent_t *x,
-                         uint32_t frag, const uint8_t *data, size_t len, fl_errmsg_t *em) {
+                         uint32_t frag, const uint8_t *data, size_t len, uint32_t crc,
+                         fl_errmsg_t *em) {
   fl_heal_t *h = ps->h;
   Fl__ListEntry *meta = fl__list_entry__unpack(NULL, x->plen, x->packed);
   if (!meta)
@@ -675,7 +683,7 @@ static int fl__put_local(fl__pass_t *ps, const fl__pgjob_t *j, const fl__lent_t 
   int rc = fl_nc_put_entry_msg(&m, &k, meta, len, em);
   if (rc == 0) {
     m.h.payload_length = len;
-    m.h.payload_crc32c = fl_crc32c(data, len);
+    m.h.payload_crc32c = crc;
     m.h.map_epoch = ps->map.epoch;
     Fl__FrameHeader resp = FL__FRAME_HEADER__INIT;
     fl_node_rpc_scratch_t *sc = NULL;
@@ -767,6 +775,7 @@ static void fl__batch_run(void *arg) {
           fh.index == b->op->frag) {
         b->out = (uint8_t *)b->in[0].buf;
         b->out_len = (size_t)fsize;
+        b->out_crc = b->crc[0];
       }
       continue;
     }
@@ -779,6 +788,8 @@ static void fl__batch_run(void *arg) {
       free(b->out);
       b->out = NULL;
       b->out_owned = 0;
+    } else {
+      b->out_crc = fl_ec_frag_whole_crc(b->out, b->out_len);
     }
   }
 
@@ -792,7 +803,8 @@ static void fl__batch_run(void *arg) {
       continue;
     if (b->op->target == ps->self && h->store) {
       fl_errmsg_t em = {{0}};
-      int rc = fl__put_local(ps, bt->job, b->x, b->op->frag, b->out, b->out_len, &em);
+      int rc = fl__put_local(ps, bt->job, b->x, b->op->frag, b->out, b->out_len, b->out_crc,
+                             &em);
       if (rc) {
         fl_warn("repair", "PG %u writing fragment %u of %s here: %s", bt->job->pg,
                 b->op->frag, b->ob->meta->sop, fl_errmsg_str(&em, rc));
@@ -813,7 +825,7 @@ static void fl__batch_run(void *arg) {
     fl__nc_key(bt->job, b->x, b->op->frag, &k);
     struct iovec iov = {b->out, b->out_len};
     fl_errmsg_t em = {{0}};
-    int rc = fl_nc_put_entry_send(c->c, a, &k, meta, &iov, 1, &em);
+    int rc = fl_nc_put_entry_send(c->c, a, &k, meta, &iov, 1, b->out_crc, &em);
     fl__list_entry__free_unpacked(meta, NULL);
     if (rc) {
       c->bad = 1;

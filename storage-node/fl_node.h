@@ -45,7 +45,9 @@ typedef struct fl_node_cfg {
 extern const fl_cfg_field_t fl_node_cfg_fields[];
 
 /* Handles one request on a worker thread: req (borrowed) with its payload
- * (borrowed) -> a response header *resp (caller-initialised with
+ * (borrowed; already verified against req->payload_crc32c, as a frame is
+ * when it arrives, so a put stores that CRC without another pass) -> a
+ * response header *resp (caller-initialised with
  * fl__frame_header__init; its body points into *scratch, which the caller
  * frees with fl_node_rpc_scratch_free after encoding) and a response
  * payload of *out_len bytes at *out inside the allocation *out_base

@@ -153,6 +153,7 @@ static int fl__put(fl_store_t *st, const Fl__PutFragmentArgs *a, const void *pay
   p.payload = payload;
   p.payload_len = len;
   p.payload_crc = crc;
+  p.crc_verified = 1; /* the frame's CRC, checked as the payload arrived */
   int existed = 0;
   rc = fl_store_put(st, &p, &existed, em);
   if (rc == 0)

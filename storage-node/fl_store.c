@@ -305,7 +305,7 @@ static pthread_mutex_t *fl__key_lock(fl_store_t *s, const fl_idx_key_t *k) {
 /* Appends one record for key k with meta v (location fields ignored). */
 static int fl__append(fl_store_t *s, const fl_idx_key_t *k, const fl_idx_value_t *v,
                       uint16_t flags, const void *payload, uint64_t len, uint32_t crc,
-                      fl_errmsg_t *em) {
+                      int crc_verified, fl_errmsg_t *em) {
   uint8_t kbuf[FL_IDX_KEY_MAX], mbuf[FL_IDX_VALUE_MAX];
   size_t klen, mlen;
   int rc = fl_idx_key_encode(k, FL_IDX_LVL_KEY, kbuf, sizeof kbuf, &klen, em);
@@ -321,7 +321,7 @@ static int fl__append(fl_store_t *s, const fl_idx_key_t *k, const fl_idx_value_t
                         .flags = flags,
                         .payload = payload,
                         .payload_len = len,
-                        .crc_given = 1,
+                        .crc_given = crc_verified ? FL_VOL_CRC_VERIFIED : FL_VOL_CRC_CHECK,
                         .payload_crc = crc};
   fl_volset_loc_t loc;
   return fl_volset_append(s->vs, &in, 1, &loc, em);
@@ -375,7 +375,8 @@ int fl_store_put(fl_store_t *s, const fl_store_put_t *p, int *existed, fl_errmsg
     v.flags |= FL_IDX_VF_PHI_ENC;
   uint16_t flags = (uint16_t)((p->layout ? FL_VOL_REC_F_EC : 0) |
                               (p->encrypted ? FL_VOL_REC_F_ENCRYPTED : 0));
-  rc = fl__append(s, &p->key, &v, flags, p->payload, p->payload_len, p->payload_crc, em);
+  rc = fl__append(s, &p->key, &v, flags, p->payload, p->payload_len, p->payload_crc,
+                  p->crc_verified, em);
   if (rc == 0)
     fl__live(s, &p->key, v.layout, p->payload_len, 1);
 out:
@@ -408,7 +409,7 @@ static int fl__drop_locked(fl_store_t *s, const fl_idx_key_t *k, uint32_t vol, u
   fl_idx_attrs_clear(&t.attrs);
   t.flags = FL_IDX_VF_TOMBSTONE | FL_IDX_VF_DROPPED;
   t.frag = k->frag;
-  rc = fl__append(s, k, &t, FL_VOL_REC_F_TOMBSTONE | FL_VOL_REC_F_DROP, "", 0, 0, em);
+  rc = fl__append(s, k, &t, FL_VOL_REC_F_TOMBSTONE | FL_VOL_REC_F_DROP, "", 0, 0, 0, em);
   if (rc)
     return rc;
   fl__live(s, k, v.layout, v.rec_len, -1);
@@ -541,7 +542,7 @@ int fl_store_delete(fl_store_t *s, const fl_idx_key_t *k, int all_frags, uint32_
     fl_idx_attrs_clear(&t.attrs);
     t.flags = FL_IDX_VF_TOMBSTONE;
     t.frag = l->keys[i].frag;
-    rc = fl__append(s, &l->keys[i], &t, FL_VOL_REC_F_TOMBSTONE, "", 0, 0, em);
+    rc = fl__append(s, &l->keys[i], &t, FL_VOL_REC_F_TOMBSTONE, "", 0, 0, 0, em);
     if (rc == 0) {
       (*tombstoned)++;
       pthread_mutex_lock(&s->cnt_mu);

@@ -49,7 +49,9 @@ typedef struct fl_store_put {
   int phi_encrypted;     /* attrs' patient id/name are ciphertext */
   const void *payload;   /* borrowed for the call */
   uint64_t payload_len;
-  uint32_t payload_crc;  /* the sender's CRC32C: checked, not trusted */
+  uint32_t payload_crc;  /* the sender's CRC32C: checked, not trusted... */
+  int crc_verified;      /* ...unless already verified over these very bytes
+                            (a frame's CRC, checked as they arrived) */
 } fl_store_put_t;
 
 /* Stores p durably and indexes it; returns once both are done. Immutable:

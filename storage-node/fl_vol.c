@@ -459,7 +459,9 @@ int fl_vol_write(fl_vol_t *v, const fl_vol_rec_in_t *recs, size_t n, uint64_t *o
     fl_vol_rec_hdr_t h = {
         .flags = r->flags, .frag = r->frag, .volume_id = v->id, .offset = end + pos,
         .seq = r->seq, .payload_len = r->payload_len,
-        .payload_crc = fl_crc32c(r->payload, (size_t)r->payload_len),
+        .payload_crc = r->crc_given == FL_VOL_CRC_VERIFIED
+                           ? r->payload_crc
+                           : fl_crc32c(r->payload, (size_t)r->payload_len),
         .key_len = r->key_len, .meta_len = r->meta_len, .key = r->key, .meta = r->meta};
     if (r->crc_given && r->payload_crc != h.payload_crc)
       return fl_errf(em, FL_ECORRUPT, "record %zu: payload CRC 0x%08x, sender said 0x%08x", i,

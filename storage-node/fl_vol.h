@@ -32,6 +32,9 @@ typedef struct fl_vol_recovery {
   uint64_t corrupt;       /* bad records followed by valid ones: kept, left for scrub */
 } fl_vol_recovery_t;
 
+#define FL_VOL_CRC_CHECK 1
+#define FL_VOL_CRC_VERIFIED 2
+
 /* One record to append. Pointers are borrowed for the call only. */
 typedef struct fl_vol_rec_in {
   const void *key;
@@ -43,7 +46,12 @@ typedef struct fl_vol_rec_in {
   uint64_t seq;     /* assigned by the caller (volume set) */
   const void *payload;
   uint64_t payload_len;
-  int crc_given;        /* payload_crc is the sender's CRC: checked, not trusted */
+  /* 0: the payload's CRC is computed here. FL_VOL_CRC_CHECK: payload_crc
+   * is the sender's, computed here again and compared (not trusted).
+   * FL_VOL_CRC_VERIFIED: payload_crc was already verified over these very
+   * bytes (a frame's CRC, checked as they arrived): used without another
+   * pass over them. */
+  int crc_given;
   uint32_t payload_crc;
 } fl_vol_rec_in_t;
 

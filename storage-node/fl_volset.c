@@ -668,7 +668,7 @@ static int fl__compact_flush(fl_volset_t *s, uint32_t vol_id, fl__moving_t *mv, 
     ni[i] = (fl_vol_rec_in_t){.key = h->key, .key_len = h->key_len, .meta = h->meta,
                               .meta_len = h->meta_len, .frag = h->frag, .flags = h->flags,
                               .seq = h->seq, .payload = mv[i].payload,
-                              .payload_len = h->payload_len, .crc_given = 1,
+                              .payload_len = h->payload_len, .crc_given = FL_VOL_CRC_CHECK,
                               .payload_crc = h->payload_crc};
   }
   rc = fl_volset_append(s, ni, n, nl, em);

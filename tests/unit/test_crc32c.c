@@ -1,4 +1,8 @@
-/* Unit tests for fl_crc32c: RFC 3720 vectors, chaining, odd alignments. */
+/* Unit tests for fl_crc32c: RFC 3720 vectors, chaining, odd alignments,
+ * combining CRCs of parts without their bytes. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "fl_crc32c.h"
 #include "fl_test.h"
 
@@ -35,8 +39,42 @@ static void test_extend_and_alignment(void) {
   }
 }
 
+/* combine and suffix against the CRC computed over the bytes, for cuts of
+ * every small size and lengths whose bits reach far into the table. */
+static void test_combine_and_suffix(void) {
+  size_t n = (size_t)5 << 20;
+  unsigned char *buf = malloc(n);
+  FL_CHECK(buf != NULL);
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (size_t i = 0; i < n; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    buf[i] = (unsigned char)x;
+  }
+  size_t lens[] = {0, 1, 2, 3, 7, 8, 48, 100, 4096, 131072, 131121, 1000003, (size_t)5 << 20};
+  size_t cuts[] = {0, 1, 4, 47, 48, 49, 1000};
+  for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+    for (size_t ci = 0; ci < sizeof cuts / sizeof cuts[0]; ci++) {
+      size_t len = lens[li], cut = cuts[ci];
+      if (cut > len)
+        continue;
+      uint32_t whole = fl_crc32c(buf, len), a = fl_crc32c(buf, cut),
+               b = fl_crc32c(buf + cut, len - cut);
+      FL_CHECK_EQ(fl_crc32c_combine(a, b, len - cut), whole);
+      FL_CHECK_EQ(fl_crc32c_suffix(whole, a, len - cut), b);
+    }
+  /* An empty prefix or suffix changes nothing. */
+  FL_CHECK_EQ(fl_crc32c_combine(0, 0x12345678u, 99), 0x12345678u);
+  FL_CHECK_EQ(fl_crc32c_combine(0x12345678u, 0, 0), 0x12345678u);
+  /* A flipped bit anywhere changes the derived CRC. */
+  uint32_t hdr = fl_crc32c(buf, 48), whole = fl_crc32c(buf, 131121);
+  buf[70000] ^= 0x10;
+  FL_CHECK(fl_crc32c_suffix(whole, hdr, 131121 - 48) != fl_crc32c(buf + 48, 131121 - 48));
+  free(buf);
+}
+
 int main(void) {
   FL_RUN(test_vectors);
   FL_RUN(test_extend_and_alignment);
+  FL_RUN(test_combine_and_suffix);
   FL_DONE();
 }

@@ -196,9 +196,31 @@ static void test_frag_verify_payload(void) {
   FL_CHECK(strstr(em.msg, "payload truncated: 99 of 100") != NULL);
   FL_CHECK_ERR(fl_ec_frag_verify(frag, sizeof frag, NULL, &em), FL_ECORRUPT);
   FL_CHECK(strstr(em.msg, "1 bytes after") != NULL);
+  /* With the whole fragment's CRC known (as a frame's): the same verdicts
+   * without a pass over the payload, and the CRC a sender would declare. */
+  uint32_t whole = fl_crc32c(frag, FL_EC_FRAG_HDR_SIZE + 100);
+  FL_CHECK_EQ(fl_ec_frag_whole_crc(frag, FL_EC_FRAG_HDR_SIZE + 100), whole);
+  fl_ec_frag_hdr_t got;
+  FL_CHECK_OK(fl_ec_frag_verify_known(frag, FL_EC_FRAG_HDR_SIZE + 100, whole, &got, &em));
+  FL_CHECK_EQ(got.payload_crc, h.payload_crc);
+  FL_CHECK_ERR(fl_ec_frag_verify_known(frag, FL_EC_FRAG_HDR_SIZE + 99, whole, NULL, &em),
+               FL_ETRUNC);
   frag[FL_EC_FRAG_HDR_SIZE + 50] ^= 4;
   FL_CHECK_ERR(fl_ec_frag_verify(frag, FL_EC_FRAG_HDR_SIZE + 100, NULL, &em), FL_ECORRUPT);
   FL_CHECK(strstr(em.msg, "fragment 1 payload CRC32C mismatch") != NULL);
+  /* The bytes as they arrived (CRC of the flipped bytes, checked by the
+   * frame) against the header's CRC of the original payload. */
+  uint32_t flipped = fl_crc32c(frag, FL_EC_FRAG_HDR_SIZE + 100);
+  FL_CHECK_ERR(fl_ec_frag_verify_known(frag, FL_EC_FRAG_HDR_SIZE + 100, flipped, NULL, &em),
+               FL_ECORRUPT);
+  FL_CHECK(strstr(em.msg, "fragment 1 payload CRC32C mismatch") != NULL);
+  /* A header whose payload CRC was tampered with, frame CRC recomputed. */
+  frag[FL_EC_FRAG_HDR_SIZE + 50] ^= 4;
+  h.payload_crc ^= 1;
+  fl_ec_frag_hdr_encode(&h, frag);
+  FL_CHECK_ERR(fl_ec_frag_verify_known(frag, FL_EC_FRAG_HDR_SIZE + 100,
+                                       fl_crc32c(frag, FL_EC_FRAG_HDR_SIZE + 100), NULL, &em),
+               FL_ECORRUPT);
 }
 
 /* ---- codec ------------------------------------------------------------ */
@@ -611,6 +633,7 @@ static void check_reconstruct(int k, int m, size_t size) {
     FL_CHECK_OK(rc);
     FL_CHECK_EQ(len, r.len[lost]);
     FL_CHECK(memcmp(out, r.buf[lost], len) == 0);
+    FL_CHECK_EQ(fl_ec_frag_whole_crc(out, len), fl_crc32c(out, len));
     /* Inputs the caller verified: the same bytes. */
     memset(out, 0, r.len[lost]);
     FL_CHECK_OK(fl_ec_reconstruct_checked(ec, in, n, lost, out, r.len[lost], &len, &em));
