@@ -187,6 +187,13 @@ int fl_nc_get_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k, fl_errm
   return fl_wire_conn_send(c, &m.h, NULL, 0, em);
 }
 
+int fl_nc_get_queue(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k, fl_errmsg_t *em) {
+  fl__get_msg_t m;
+  fl__get_build(&m, k, 0, 0);
+  m.h.request_id = id;
+  return fl_wire_conn_queue(c, &m.h, em);
+}
+
 int fl_nc_recv(fl_wire_conn_t *c, void *buf, uint64_t cap, uint64_t *id, fl_errmsg_t *em) {
   int rc = fl_wire_conn_recv(c, buf, cap, em);
   if (rc)

@@ -54,6 +54,9 @@ int fl_nc_get(fl_wire_conn_t *c, const fl_nc_key_t *k, uint64_t off, uint64_t le
 int fl_nc_put_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k, const void *data,
                    uint64_t len, fl_errmsg_t *em);
 int fl_nc_get_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k, fl_errmsg_t *em);
+/* fl_nc_get_send queued with fl_wire_conn_queue: it leaves with the next
+ * send, receive or fl_wire_conn_flush, together with the others queued. */
+int fl_nc_get_queue(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k, fl_errmsg_t *em);
 /* Receives the next response (payload into buf when non-NULL, cap bytes;
  * else fl_wire_conn_payload gives it); *id is its request id. Returns the
  * node's status with its text in em, or a transport error. */

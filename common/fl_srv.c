@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fl_crc32c.h"
 #include "fl_log.h"
@@ -35,6 +36,10 @@ typedef struct fl__conn {
   int large;                    /* the last request carried a large payload */
   int inflight;                 /* requests open (handler or write) */
   int unanswered;               /* requests open and not answered yet */
+  /* fl_srv_req_work_begin/end, serialized by their caller: */
+  int working;                  /* requests handed to other threads, not ready yet */
+  uint64_t quiet_bytes;         /* payload bytes of ready answers not announced */
+  int64_t quiet_since_ns;       /* when the oldest of them got ready; 0: none */
   int paused;                   /* reading stopped for back-pressure or stop */
   int closing;                  /* no more reading; handles close once idle */
   int handles_closing;          /* uv_close called on both handles */
@@ -214,6 +219,25 @@ int fl_srv_req_same_conn(const fl_srv_req_t *a, const fl_srv_req_t *b) {
 }
 
 int fl_srv_req_conn_unanswered(const fl_srv_req_t *r) { return r->conn->unanswered; }
+
+void fl_srv_req_work_begin(fl_srv_req_t *r) { r->conn->working++; }
+
+int fl_srv_req_work_end(fl_srv_req_t *r, uint64_t bytes, uint64_t max_bytes, int64_t max_ns) {
+  fl__conn_t *c = r->conn;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  if (c->working > 0)
+    c->working--;
+  c->quiet_bytes += bytes;
+  if (!c->quiet_since_ns)
+    c->quiet_since_ns = now;
+  if (c->working > 0 && c->quiet_bytes < max_bytes && now - c->quiet_since_ns < max_ns)
+    return 0;
+  c->quiet_bytes = 0;
+  c->quiet_since_ns = 0;
+  return 1;
+}
 
 void fl_srv_req_respond(fl_srv_req_t *r, Fl__FrameHeader *resp, void *payload,
                         uint64_t payload_len) {

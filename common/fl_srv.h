@@ -131,6 +131,21 @@ int fl_srv_req_same_conn(const fl_srv_req_t *a, const fl_srv_req_t *b);
  * thread). */
 int fl_srv_req_conn_unanswered(const fl_srv_req_t *req);
 
+/* Answers worked out off the loop thread, announced to it in groups. A
+ * handler that hands a request to another thread calls
+ * fl_srv_req_work_begin first; the thread that has its answer ready calls
+ * fl_srv_req_work_end with the answer's payload bytes, which returns 1
+ * when the loop should be told now: no other request of that connection
+ * is still being worked on, or the answers not yet announced on it reach
+ * max_bytes, or the oldest of them waited max_ns. Otherwise it returns 0,
+ * and a later fl_srv_req_work_end of the same connection (one is pending)
+ * announces it too: a burst of answers costs the loop one wake-up instead
+ * of one each. The caller serializes the calls for one connection (the
+ * lock around its queue of answers) and keeps req alive until the call
+ * returns. */
+void fl_srv_req_work_begin(fl_srv_req_t *req);
+int fl_srv_req_work_end(fl_srv_req_t *req, uint64_t bytes, uint64_t max_bytes, int64_t max_ns);
+
 /* Encodes resp (borrowed for the call; payload_length and payload_crc32c
  * are set here from payload) and sends it with payload (handed over, may
  * be NULL). Loop thread. An encoding failure is logged and closes the

@@ -160,8 +160,9 @@ void fl_wire_conn_close(fl_wire_conn_t *c) {
   fl_wire_parser_close(&c->parser);
   free(c->rbuf);
   free(c->wbuf);
-  c->rbuf = c->wbuf = NULL;
-  c->rcap = c->rpos = c->rlen = c->wcap = 0;
+  free(c->qbuf);
+  c->rbuf = c->wbuf = c->qbuf = NULL;
+  c->rcap = c->rpos = c->rlen = c->wcap = c->qcap = c->qlen = 0;
 }
 
 int fl_wire_conn_usable(const fl_wire_conn_t *c) { return c->fd >= 0 && !c->broken; }
@@ -171,6 +172,23 @@ void fl_wire_conn_set_timeout(fl_wire_conn_t *c, int timeout_ms) { c->timeout_ms
 static int fl__unusable(const fl_wire_conn_t *c, fl_errmsg_t *em) {
   return fl_errf(em, c->err ? c->err : -ENOTCONN, "connection unusable after: %s",
                  fl_strerror(c->err));
+}
+
+static int fl__write_all(fl_wire_conn_t *c, struct iovec *iov, int n);
+
+/* Grows *buf (*cap bytes) to hold at least need, doubling from floor. */
+static int fl__reserve(uint8_t **buf, size_t *cap, size_t need, size_t floor, fl_errmsg_t *em) {
+  if (need <= *cap)
+    return 0;
+  size_t ncap = *cap > floor ? *cap : floor;
+  while (ncap < need)
+    ncap *= 2;
+  uint8_t *nb = realloc(*buf, ncap);
+  if (!nb)
+    return fl_errf(em, -ENOMEM, "no memory for %zu bytes of frames to send", need);
+  *buf = nb;
+  *cap = ncap;
+  return 0;
 }
 
 /* fl_wire_conn_send(_known): crc is NULL when the payload's CRC is to be
@@ -183,17 +201,10 @@ static int fl__send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *p
     return fl_errf(em, -EINVAL, "%d payload buffers, at most %d", iovcnt, FL_WIRE_CONN_IOV_MAX);
   if (c->background && !h->response)
     h->background = 1;
-  size_t need = fl_wire_encoded_size(h);
-  if (need > c->wcap) {
-    size_t cap = need > FL_WIRE_HEADER_BUF_MAX ? need : FL_WIRE_HEADER_BUF_MAX;
-    uint8_t *nb = realloc(c->wbuf, cap);
-    if (!nb)
-      return fl_errf(em, -ENOMEM, "no memory for a %zu-byte frame header", need);
-    c->wbuf = nb;
-    c->wcap = cap;
-  }
   size_t hlen;
-  int rc;
+  int rc = fl__reserve(&c->wbuf, &c->wcap, fl_wire_encoded_size(h), FL_WIRE_HEADER_BUF_MAX, em);
+  if (rc < 0)
+    return rc;
   if (crc) {
     h->payload_length = 0;
     for (int i = 0; i < iovcnt; i++)
@@ -205,12 +216,25 @@ static int fl__send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *p
   }
   if (rc < 0)
     return rc;
-  struct iovec iov[FL_WIRE_CONN_IOV_MAX + 1];
+  struct iovec iov[FL_WIRE_CONN_IOV_MAX + 2];
   int n = 0;
+  if (c->qlen)
+    iov[n++] = (struct iovec){.iov_base = c->qbuf, .iov_len = c->qlen};
   iov[n++] = (struct iovec){.iov_base = c->wbuf, .iov_len = hlen};
   for (int i = 0; i < iovcnt; i++)
     if (payload[i].iov_len > 0)
       iov[n++] = payload[i];
+  c->qlen = 0;
+  if ((rc = fl__write_all(c, iov, n)) < 0)
+    return fl_errf(em, fl__break(c, rc), "sending %s frame: %s",
+                   fl_wire_type_name((int)h->type), strerror(-rc));
+  return 0;
+}
+
+/* Writes the n buffers of iov (modified) whole before the connection's
+ * deadline: 0 or -errno. */
+static int fl__write_all(fl_wire_conn_t *c, struct iovec *iov, int n) {
+  int rc;
   int64_t deadline = fl__deadline(c->timeout_ms);
   struct iovec *cur = iov;
   while (n > 0) {
@@ -219,13 +243,11 @@ static int fl__send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *p
     if (w < 0) {
       if (errno == EINTR)
         continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        rc = -errno;
-        goto fail;
-      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        return -errno;
       rc = fl__wait(c->fd, POLLOUT, deadline);
       if (rc < 0)
-        goto fail;
+        return rc;
       continue;
     }
     size_t left = (size_t)w;
@@ -240,9 +262,36 @@ static int fl__send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *p
     }
   }
   return 0;
-fail:
-  return fl_errf(em, fl__break(c, rc), "sending %s frame: %s", fl_wire_type_name((int)h->type),
-                 strerror(-rc));
+}
+
+int fl_wire_conn_queue(fl_wire_conn_t *c, Fl__FrameHeader *h, fl_errmsg_t *em) {
+  if (!fl_wire_conn_usable(c))
+    return fl__unusable(c, em);
+  if (c->background && !h->response)
+    h->background = 1;
+  h->payload_length = 0;
+  h->payload_crc32c = 0;
+  size_t hlen;
+  int rc = fl__reserve(&c->qbuf, &c->qcap, c->qlen + fl_wire_encoded_size(h), 4096, em);
+  if (rc == 0)
+    rc = fl_wire_encode_header(h, c->qbuf + c->qlen, c->qcap - c->qlen, &hlen, em);
+  if (rc < 0)
+    return rc;
+  c->qlen += hlen;
+  return 0;
+}
+
+int fl_wire_conn_flush(fl_wire_conn_t *c, fl_errmsg_t *em) {
+  if (!c->qlen)
+    return 0;
+  if (!fl_wire_conn_usable(c))
+    return fl__unusable(c, em);
+  struct iovec iov = {c->qbuf, c->qlen};
+  c->qlen = 0;
+  int rc = fl__write_all(c, &iov, 1);
+  if (rc < 0)
+    return fl_errf(em, fl__break(c, rc), "sending queued frames: %s", strerror(-rc));
+  return 0;
 }
 
 int fl_wire_conn_send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
@@ -301,8 +350,10 @@ static int fl__frame_done(fl_wire_conn_t *c) {
 int fl_wire_conn_recv(fl_wire_conn_t *c, void *buf, size_t cap, fl_errmsg_t *em) {
   if (!fl_wire_conn_usable(c))
     return fl__unusable(c, em);
-  int64_t deadline = fl__deadline(c->timeout_ms);
   int rc;
+  if (c->qlen && (rc = fl_wire_conn_flush(c, em)) < 0)
+    return rc;
+  int64_t deadline = fl__deadline(c->timeout_ms);
   for (;;) {
     rc = fl__feed_buffered(c, buf, cap, em);
     if (rc == FL_WIRE_FRAME)

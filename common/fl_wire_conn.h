@@ -27,6 +27,8 @@ typedef struct fl_wire_conn {
   size_t rcap, rpos, rlen;
   uint8_t *wbuf;           /* encoded preamble + header being sent */
   size_t wcap;
+  uint8_t *qbuf;           /* frames queued by fl_wire_conn_queue, encoded */
+  size_t qcap, qlen;
   int background;          /* set by the owner after open: every request sent is marked
                             * background (FrameHeader.background) */
   int large;               /* the last frame received had a large payload */
@@ -63,6 +65,16 @@ int fl_wire_conn_send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec 
  * refuse the frame. */
 int fl_wire_conn_send_known(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
                             int iovcnt, uint32_t crc, fl_errmsg_t *em);
+
+/* Queues a frame without payload (encoded now) to go with the next send,
+ * or with fl_wire_conn_flush, in the same write: requests queued one after
+ * another reach the peer as one read, where sent one by one each would
+ * wake it. A receive flushes first. h is borrowed for the call. */
+int fl_wire_conn_queue(fl_wire_conn_t *c, Fl__FrameHeader *h, fl_errmsg_t *em);
+
+/* Writes the queued frames now (nothing queued: nothing to do). A failure
+ * breaks the connection, as a failed send does. */
+int fl_wire_conn_flush(fl_wire_conn_t *c, fl_errmsg_t *em);
 
 /* Receives the next frame. When buf is non-NULL the payload is read
  * straight into it (cap bytes; a larger payload fails with FL_ETOOBIG);

@@ -745,7 +745,7 @@ static void fl__batch_run(void *arg) {
       fl_errmsg_t em = {{0}};
       if (!c)
         continue;
-      if (fl_nc_get_send(c->c, (uint64_t)a * FL_HEAL_WIDTH_MAX + f, &k, &em) != 0) {
+      if (fl_nc_get_queue(c->c, (uint64_t)a * FL_HEAL_WIDTH_MAX + f, &k, &em) != 0) {
         c->bad = 1;
         continue;
       }
@@ -753,8 +753,14 @@ static void fl__batch_run(void *arg) {
       b->asked |= 1u << f;
     }
   }
-  /* This node's own fragments while the peers read theirs: the requests
-   * left together, so each peer can answer them together. */
+  /* Each source's requests leave in one write, so its loop takes them in
+   * one read; then this node's own fragments while the peers read theirs
+   * (the requests left together, so each peer can answer them together). */
+  for (uint32_t i = 0; i < nc; i++) {
+    fl_errmsg_t em = {{0}};
+    if (cs[i].pending && fl_wire_conn_flush(cs[i].c, &em) != 0)
+      cs[i].bad = 1;
+  }
   for (size_t a = 0; a < n; a++)
     for (uint32_t f = 0; f < FL_HEAL_WIDTH_MAX; f++)
       if (bo[a].local & (1u << f))

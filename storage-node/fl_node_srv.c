@@ -7,7 +7,10 @@
  * until every open request of their connection has one (up to 1 MiB, and
  * 1 ms at most), then leave in one write: a repair asks each peer for
  * several fragments at once, and loopback TCP here costs half as much CPU
- * per byte in writes of 512 KiB as in writes of 128 KiB. Scrubbing and compaction run in the background on the same
+ * per byte in writes of 512 KiB as in writes of 128 KiB. For the same
+ * reason a finished background request wakes the loop only when it is
+ * the last of its connection still being worked on (or 1 MiB or 1 ms of
+ * answers wait unannounced): the loop would only hold the others. Scrubbing and compaction run in the background on the same
  * pool; a stop waits for the one running to notice the stop flag. */
 #include <errno.h>
 #include <inttypes.h>
@@ -117,11 +120,16 @@ static void fl__bg_run(void *arg) {
   fl__job_t *j = arg;
   fl__node_t *n = j->node;
   fl__work(&j->work);
+  /* Under bg_mu from the count to the queue: whoever announces after this
+   * finds this answer queued. */
   pthread_mutex_lock(&n->bg_mu);
+  int announce = fl_srv_req_work_end(j->req, j->payload_out_len, FL__HOLD_BYTES,
+                                     (int64_t)FL__HOLD_MS * 1000000);
   j->next = n->bg_done;
   n->bg_done = j;
   pthread_mutex_unlock(&n->bg_mu);
-  uv_async_send(&n->bg_async);
+  if (announce)
+    uv_async_send(&n->bg_async);
 }
 
 /* Sends the held answers of the connection of `like` (every
@@ -205,8 +213,18 @@ static void fl__on_request(void *ctx, fl_srv_req_t *req) {
   j->req = req;
   j->work.data = j;
   const Fl__FrameHeader *h = n->bg_pool ? fl_srv_req_header(req) : NULL;
-  if (h && h->background && fl_pool_submit(n->bg_pool, fl__bg_run, j) == 0)
-    return;
+  if (h && h->background) {
+    pthread_mutex_lock(&n->bg_mu);
+    fl_srv_req_work_begin(req);
+    pthread_mutex_unlock(&n->bg_mu);
+    if (fl_pool_submit(n->bg_pool, fl__bg_run, j) == 0)
+      return;
+    /* Not handed over after all; answers it kept waiting go now. */
+    pthread_mutex_lock(&n->bg_mu);
+    fl_srv_req_work_end(req, 0, 0, 0);
+    pthread_mutex_unlock(&n->bg_mu);
+    uv_async_send(&n->bg_async);
+  }
   if (uv_queue_work(fl_srv_loop(n->srv), &j->work, fl__work, fl__after_work) < 0) {
     free(j);
     fl_srv_req_drop(req);

@@ -2,7 +2,8 @@
  * loop runs on a thread, clients use blocking fl_wire_conn. Covered:
  * immediate and deferred answers (a long poll held on the loop), pipelined
  * requests answered out of order, answers of several requests sent in one
- * write (fl_srv_req_respond_group), a malformed frame closing only its own
+ * write (fl_srv_req_respond_group), requests queued on the client and
+ * sent in one write (fl_wire_conn_queue), a malformed frame closing only its own
  * connection, and a SIGTERM that answers held requests (on_stop) before
  * the loop ends (on_finish). */
 #include <errno.h>
@@ -159,6 +160,36 @@ static void test_srv(void) {
   FL_CHECK_EQ(order[0], 12);
   FL_CHECK_EQ(order[1], 11);
   FL_CHECK_EQ(order[2], 13);
+  /* The same with the STATs queued: nothing leaves until the PING is
+   * sent, which carries them along in front of it. */
+  Fl__FrameHeader q = FL__FRAME_HEADER__INIT;
+  q.type = FL__MSG_TYPE__MSG_TYPE_STAT;
+  q.request_id = 41;
+  FL_CHECK_OK(fl_wire_conn_queue(&a, &q, &em));
+  q.request_id = 42;
+  FL_CHECK_OK(fl_wire_conn_queue(&a, &q, &em));
+  FL_CHECK(a.qlen > 0);
+  send_req(&a, FL__MSG_TYPE__MSG_TYPE_PING, 43, "release");
+  FL_CHECK_EQ(a.qlen, 0);
+  for (int i = 0; i < 3; i++) {
+    FL_CHECK_OK(fl_wire_conn_recv(&a, NULL, 0, &em));
+    order[i] = fl_wire_conn_header(&a)->request_id;
+  }
+  FL_CHECK_EQ(order[0], 42);
+  FL_CHECK_EQ(order[1], 41);
+  FL_CHECK_EQ(order[2], 43);
+  /* Queued frames leave with an explicit flush, or with a receive. */
+  q.type = FL__MSG_TYPE__MSG_TYPE_PING;
+  q.request_id = 44;
+  FL_CHECK_OK(fl_wire_conn_queue(&a, &q, &em));
+  FL_CHECK_OK(fl_wire_conn_flush(&a, &em));
+  FL_CHECK_OK(fl_wire_conn_flush(&a, &em)); /* nothing left: harmless */
+  FL_CHECK_OK(fl_wire_conn_recv(&a, NULL, 0, &em));
+  FL_CHECK_EQ(fl_wire_conn_header(&a)->request_id, 44);
+  q.request_id = 45;
+  FL_CHECK_OK(fl_wire_conn_queue(&a, &q, &em));
+  FL_CHECK_OK(fl_wire_conn_recv(&a, NULL, 0, &em));
+  FL_CHECK_EQ(fl_wire_conn_header(&a)->request_id, 45);
   /* Three requests answered in one write, last first, each with its own
    * payload. */
   send_req(&a, FL__MSG_TYPE__MSG_TYPE_PING, 31, "g1");
