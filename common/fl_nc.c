@@ -117,16 +117,16 @@ int fl_nc_put_entry(fl_wire_conn_t *c, const fl_nc_key_t *k, const Fl__ListEntry
   return rc ? rc : fl__put_call(c, &m.h, iov, iovcnt, len, existed, em);
 }
 
-int fl_nc_put_entry_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k,
-                         const Fl__ListEntry *meta, const struct iovec *iov, int iovcnt,
-                         uint32_t crc, fl_errmsg_t *em) {
+int fl_nc_put_entry_queue(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k,
+                          const Fl__ListEntry *meta, const struct iovec *iov, int iovcnt,
+                          uint32_t crc, fl_errmsg_t *em) {
   uint64_t len = fl__iov_len(iov, iovcnt);
   fl_nc_put_msg_t m;
   int rc = fl_nc_put_entry_msg(&m, k, meta, len, em);
   if (rc)
     return rc;
   m.h.request_id = id;
-  return fl_wire_conn_send_known(c, &m.h, iov, len ? iovcnt : 0, crc, em);
+  return fl_wire_conn_queue_known(c, &m.h, iov, len ? iovcnt : 0, crc, em);
 }
 
 int fl_nc_put(fl_wire_conn_t *c, const fl_nc_key_t *k, const fl_nc_put_opts_t *o,

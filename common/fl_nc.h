@@ -142,12 +142,14 @@ typedef struct fl_nc_put_msg {
  * of its own through its request handler. -EINVAL if meta is a tombstone. */
 int fl_nc_put_entry_msg(fl_nc_put_msg_t *m, const fl_nc_key_t *k, const Fl__ListEntry *meta,
                         uint64_t len, fl_errmsg_t *em);
-/* The same put pipelined: sent with request id `id` without waiting; its
- * answer comes through fl_nc_recv. crc is the payload's CRC32C, which the
- * caller has without a pass over it (fl_ec_frag_whole_crc of a fragment it
- * just made, or the CRC the fragment arrived with). */
-int fl_nc_put_entry_send(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k,
-                         const Fl__ListEntry *meta, const struct iovec *iov, int iovcnt,
-                         uint32_t crc, fl_errmsg_t *em);
+/* The same put pipelined: queued with request id `id`
+ * (fl_wire_conn_queue_known: the payload is borrowed until the queue is
+ * written by the next send, receive or flush); its answer comes through
+ * fl_nc_recv. crc is the payload's CRC32C, which the caller has without a
+ * pass over it (fl_ec_frag_whole_crc of a fragment it just made, or the
+ * CRC the fragment arrived with). */
+int fl_nc_put_entry_queue(fl_wire_conn_t *c, uint64_t id, const fl_nc_key_t *k,
+                          const Fl__ListEntry *meta, const struct iovec *iov, int iovcnt,
+                          uint32_t crc, fl_errmsg_t *em);
 
 #endif

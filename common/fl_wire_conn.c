@@ -159,10 +159,11 @@ void fl_wire_conn_close(fl_wire_conn_t *c) {
     c->err = -ENOTCONN;
   fl_wire_parser_close(&c->parser);
   free(c->rbuf);
-  free(c->wbuf);
   free(c->qbuf);
-  c->rbuf = c->wbuf = c->qbuf = NULL;
-  c->rcap = c->rpos = c->rlen = c->wcap = c->qcap = c->qlen = 0;
+  free(c->qseg);
+  c->rbuf = c->qbuf = NULL;
+  c->qseg = NULL;
+  c->rcap = c->rpos = c->rlen = c->qcap = c->qlen = c->nseg = c->segcap = 0;
 }
 
 int fl_wire_conn_usable(const fl_wire_conn_t *c) { return c->fd >= 0 && !c->broken; }
@@ -191,44 +192,108 @@ static int fl__reserve(uint8_t **buf, size_t *cap, size_t need, size_t floor, fl
   return 0;
 }
 
-/* fl_wire_conn_send(_known): crc is NULL when the payload's CRC is to be
- * computed here. */
-static int fl__send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
-                    int iovcnt, const uint32_t *crc, fl_errmsg_t *em) {
+/* Buffers one write sends at most; a queue this long is written first. */
+#define FL__QSEG_MAX 256
+
+static int fl__flush(fl_wire_conn_t *c, const char *what, fl_errmsg_t *em);
+
+/* Appends a piece of output, merged with the last when it continues it. */
+static int fl__seg(fl_wire_conn_t *c, const void *base, size_t off, size_t len, fl_errmsg_t *em) {
+  if (len == 0)
+    return 0;
+  if (c->nseg) {
+    fl_wire_conn_seg_t *last = &c->qseg[c->nseg - 1];
+    if (last->base == base && last->off + last->len == off) {
+      last->len += len;
+      return 0;
+    }
+  }
+  if (c->nseg == c->segcap) {
+    size_t cap = c->segcap ? 2 * c->segcap : 16;
+    fl_wire_conn_seg_t *ns = realloc(c->qseg, cap * sizeof *ns);
+    if (!ns)
+      return fl_errf(em, -ENOMEM, "no memory to queue a frame");
+    c->qseg = ns;
+    c->segcap = cap;
+  }
+  c->qseg[c->nseg++] = (fl_wire_conn_seg_t){base, off, len};
+  return 0;
+}
+
+/* Encodes h into the queue, its payload (iovcnt buffers, borrowed) after
+ * it; crc NULL: the payload's CRC is computed here. On failure nothing of
+ * the frame stays queued. */
+static int fl__queue(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
+                     int iovcnt, const uint32_t *crc, fl_errmsg_t *em) {
   if (!fl_wire_conn_usable(c))
     return fl__unusable(c, em);
   if (iovcnt < 0 || iovcnt > FL_WIRE_CONN_IOV_MAX)
     return fl_errf(em, -EINVAL, "%d payload buffers, at most %d", iovcnt, FL_WIRE_CONN_IOV_MAX);
   if (c->background && !h->response)
     h->background = 1;
+  int rc;
+  if (c->nseg + (size_t)iovcnt + 1 > FL__QSEG_MAX && (rc = fl__flush(c, "queued frames", em)) < 0)
+    return rc;
   size_t hlen;
-  int rc = fl__reserve(&c->wbuf, &c->wcap, fl_wire_encoded_size(h), FL_WIRE_HEADER_BUF_MAX, em);
+  rc = fl__reserve(&c->qbuf, &c->qcap, c->qlen + fl_wire_encoded_size(h), FL_WIRE_HEADER_BUF_MAX,
+                   em);
   if (rc < 0)
     return rc;
-  if (crc) {
+  if (crc || iovcnt == 0) {
     h->payload_length = 0;
     for (int i = 0; i < iovcnt; i++)
       h->payload_length += payload[i].iov_len;
-    h->payload_crc32c = h->payload_length ? *crc : 0;
-    rc = fl_wire_encode_header(h, c->wbuf, c->wcap, &hlen, em);
+    h->payload_crc32c = h->payload_length && crc ? *crc : 0;
+    rc = fl_wire_encode_header(h, c->qbuf + c->qlen, c->qcap - c->qlen, &hlen, em);
   } else {
-    rc = fl_wire_encode(h, payload, iovcnt, c->wbuf, c->wcap, &hlen, em);
+    rc = fl_wire_encode(h, payload, iovcnt, c->qbuf + c->qlen, c->qcap - c->qlen, &hlen, em);
   }
   if (rc < 0)
     return rc;
-  struct iovec iov[FL_WIRE_CONN_IOV_MAX + 2];
-  int n = 0;
-  if (c->qlen)
-    iov[n++] = (struct iovec){.iov_base = c->qbuf, .iov_len = c->qlen};
-  iov[n++] = (struct iovec){.iov_base = c->wbuf, .iov_len = hlen};
-  for (int i = 0; i < iovcnt; i++)
-    if (payload[i].iov_len > 0)
-      iov[n++] = payload[i];
-  c->qlen = 0;
-  if ((rc = fl__write_all(c, iov, n)) < 0)
-    return fl_errf(em, fl__break(c, rc), "sending %s frame: %s",
-                   fl_wire_type_name((int)h->type), strerror(-rc));
+  /* Saved to take the frame back out if a segment cannot be added. */
+  size_t nseg = c->nseg, last_len = nseg ? c->qseg[nseg - 1].len : 0;
+  rc = fl__seg(c, NULL, c->qlen, hlen, em);
+  for (int i = 0; rc == 0 && i < iovcnt; i++)
+    rc = fl__seg(c, payload[i].iov_base, 0, payload[i].iov_len, em);
+  if (rc < 0) {
+    c->nseg = nseg;
+    if (nseg)
+      c->qseg[nseg - 1].len = last_len;
+    return rc;
+  }
+  c->qlen += hlen;
   return 0;
+}
+
+/* Writes the queue whole; a failure breaks the connection. */
+static int fl__flush(fl_wire_conn_t *c, const char *what, fl_errmsg_t *em) {
+  if (!c->nseg)
+    return 0;
+  struct iovec iov[FL__QSEG_MAX];
+  int n = 0;
+  for (size_t i = 0; i < c->nseg; i++) {
+    const fl_wire_conn_seg_t *g = &c->qseg[i];
+    iov[n++] = (struct iovec){.iov_base = g->base ? (uint8_t *)g->base + g->off : c->qbuf + g->off,
+                              .iov_len = g->len};
+  }
+  c->nseg = 0;
+  c->qlen = 0;
+  int rc = fl__write_all(c, iov, n);
+  if (rc < 0)
+    return fl_errf(em, fl__break(c, rc), "sending %s: %s", what, strerror(-rc));
+  return 0;
+}
+
+/* fl_wire_conn_send(_known): the frame joins what is queued, and all of
+ * it leaves in one write. */
+static int fl__send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
+                    int iovcnt, const uint32_t *crc, fl_errmsg_t *em) {
+  int rc = fl__queue(c, h, payload, iovcnt, crc, em);
+  if (rc < 0)
+    return rc;
+  char what[64];
+  snprintf(what, sizeof what, "%s frame", fl_wire_type_name((int)h->type));
+  return fl__flush(c, what, em);
 }
 
 /* Writes the n buffers of iov (modified) whole before the connection's
@@ -265,33 +330,20 @@ static int fl__write_all(fl_wire_conn_t *c, struct iovec *iov, int n) {
 }
 
 int fl_wire_conn_queue(fl_wire_conn_t *c, Fl__FrameHeader *h, fl_errmsg_t *em) {
-  if (!fl_wire_conn_usable(c))
-    return fl__unusable(c, em);
-  if (c->background && !h->response)
-    h->background = 1;
-  h->payload_length = 0;
-  h->payload_crc32c = 0;
-  size_t hlen;
-  int rc = fl__reserve(&c->qbuf, &c->qcap, c->qlen + fl_wire_encoded_size(h), 4096, em);
-  if (rc == 0)
-    rc = fl_wire_encode_header(h, c->qbuf + c->qlen, c->qcap - c->qlen, &hlen, em);
-  if (rc < 0)
-    return rc;
-  c->qlen += hlen;
-  return 0;
+  return fl__queue(c, h, NULL, 0, NULL, em);
+}
+
+int fl_wire_conn_queue_known(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
+                             int iovcnt, uint32_t crc, fl_errmsg_t *em) {
+  return fl__queue(c, h, payload, iovcnt, &crc, em);
 }
 
 int fl_wire_conn_flush(fl_wire_conn_t *c, fl_errmsg_t *em) {
-  if (!c->qlen)
+  if (!c->nseg)
     return 0;
   if (!fl_wire_conn_usable(c))
     return fl__unusable(c, em);
-  struct iovec iov = {c->qbuf, c->qlen};
-  c->qlen = 0;
-  int rc = fl__write_all(c, &iov, 1);
-  if (rc < 0)
-    return fl_errf(em, fl__break(c, rc), "sending queued frames: %s", strerror(-rc));
-  return 0;
+  return fl__flush(c, "queued frames", em);
 }
 
 int fl_wire_conn_send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
@@ -351,7 +403,7 @@ int fl_wire_conn_recv(fl_wire_conn_t *c, void *buf, size_t cap, fl_errmsg_t *em)
   if (!fl_wire_conn_usable(c))
     return fl__unusable(c, em);
   int rc;
-  if (c->qlen && (rc = fl_wire_conn_flush(c, em)) < 0)
+  if (c->nseg && (rc = fl_wire_conn_flush(c, em)) < 0)
     return rc;
   int64_t deadline = fl__deadline(c->timeout_ms);
   for (;;) {

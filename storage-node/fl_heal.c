@@ -831,13 +831,21 @@ static void fl__batch_run(void *arg) {
     fl__nc_key(bt->job, b->x, b->op->frag, &k);
     struct iovec iov = {b->out, b->out_len};
     fl_errmsg_t em = {{0}};
-    int rc = fl_nc_put_entry_send(c->c, a, &k, meta, &iov, 1, b->out_crc, &em);
+    int rc = fl_nc_put_entry_queue(c->c, a, &k, meta, &iov, 1, b->out_crc, &em);
     fl__list_entry__free_unpacked(meta, NULL);
     if (rc) {
       c->bad = 1;
       continue;
     }
     c->pending++;
+  }
+  /* Each target's puts leave together, in one write (see fl_wire_conn.h). */
+  for (uint32_t i = 0; i < nw; i++) {
+    fl_errmsg_t em = {{0}};
+    if (ws[i].pending && fl_wire_conn_flush(ws[i].c, &em) != 0) {
+      fl_warn("repair", "writing to node %u: %s", ps->map.nodes[ws[i].ni].id, em.msg);
+      ws[i].bad = 1;
+    }
   }
   for (uint32_t i = 0; i < nw; i++) {
     fl__bconn_t *c = &ws[i];

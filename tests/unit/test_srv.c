@@ -168,9 +168,9 @@ static void test_srv(void) {
   FL_CHECK_OK(fl_wire_conn_queue(&a, &q, &em));
   q.request_id = 42;
   FL_CHECK_OK(fl_wire_conn_queue(&a, &q, &em));
-  FL_CHECK(a.qlen > 0);
+  FL_CHECK(a.nseg > 0);
   send_req(&a, FL__MSG_TYPE__MSG_TYPE_PING, 43, "release");
-  FL_CHECK_EQ(a.qlen, 0);
+  FL_CHECK_EQ(a.nseg, 0);
   for (int i = 0; i < 3; i++) {
     FL_CHECK_OK(fl_wire_conn_recv(&a, NULL, 0, &em));
     order[i] = fl_wire_conn_header(&a)->request_id;
@@ -190,6 +190,23 @@ static void test_srv(void) {
   FL_CHECK_OK(fl_wire_conn_queue(&a, &q, &em));
   FL_CHECK_OK(fl_wire_conn_recv(&a, NULL, 0, &em));
   FL_CHECK_EQ(fl_wire_conn_header(&a)->request_id, 45);
+  /* Frames with payloads (their CRC given) queued, then written together;
+   * a wrong CRC makes the server refuse the frame and close. */
+  struct iovec pv[2] = {{"first", 5}, {"second!", 7}};
+  for (int i = 0; i < 2; i++) {
+    q.request_id = 46 + (uint64_t)i;
+    FL_CHECK_OK(fl_wire_conn_queue_known(&a, &q, &pv[i], 1,
+                                         fl_crc32c(pv[i].iov_base, pv[i].iov_len), &em));
+  }
+  FL_CHECK_OK(fl_wire_conn_flush(&a, &em));
+  for (int i = 0; i < 2; i++) {
+    FL_CHECK_OK(fl_wire_conn_recv(&a, NULL, 0, &em));
+    size_t el;
+    const void *ep = fl_wire_conn_payload(&a, &el);
+    FL_CHECK_EQ(fl_wire_conn_header(&a)->request_id, 46 + (uint64_t)i);
+    FL_CHECK_EQ(el, pv[i].iov_len);
+    FL_CHECK_MEM(ep, pv[i].iov_base, el);
+  }
   /* Three requests answered in one write, last first, each with its own
    * payload. */
   send_req(&a, FL__MSG_TYPE__MSG_TYPE_PING, 31, "g1");
@@ -205,6 +222,13 @@ static void test_srv(void) {
     FL_CHECK_EQ(gp[1], '3' - i);
   }
   FL_CHECK_EQ(unanswered_seen, 3);
+  /* A queued frame whose given CRC is wrong: refused, the connection closed. */
+  fl_wire_conn_t wrong;
+  FL_CHECK_OK(fl_wire_conn_open(&wrong, "127.0.0.1", (uint16_t)port, 5000, NULL, NULL));
+  q.request_id = 48;
+  FL_CHECK_OK(fl_wire_conn_queue_known(&wrong, &q, &pv[0], 1, 0x12345678u, &em));
+  FL_CHECK(fl_wire_conn_recv(&wrong, NULL, 0, &em) != 0);
+  fl_wire_conn_close(&wrong);
   /* Garbage on one connection closes it; the others carry on. */
   FL_CHECK(send(bad.fd, "GARBAGE!GARBAGE!", 16, 0) == 16);
   char x;
