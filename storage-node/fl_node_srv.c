@@ -36,9 +36,12 @@ typedef struct fl__job fl__job_t;
 
 typedef struct fl__node {
   fl_srv_t *srv;
-  /* Background requests (repair from peers) run on a pool of their own at
-   * low CPU priority; finished ones queue here for the loop thread. */
-  fl_pool_t *bg_pool;
+  /* Background requests (repair from peers) run on pools of their own at
+   * low CPU priority, puts apart from the rest: a put sleeps in group
+   * commit until its sync, and a batch of them on the reads' workers would
+   * leave none for reads meanwhile. Finished ones queue here for the loop
+   * thread. */
+  fl_pool_t *bg_pool, *bg_put_pool;
   uv_async_t bg_async;
   int bg_async_open;
   pthread_mutex_t bg_mu;
@@ -217,7 +220,8 @@ static void fl__on_request(void *ctx, fl_srv_req_t *req) {
     pthread_mutex_lock(&n->bg_mu);
     fl_srv_req_work_begin(req);
     pthread_mutex_unlock(&n->bg_mu);
-    if (fl_pool_submit(n->bg_pool, fl__bg_run, j) == 0)
+    fl_pool_t *pool = h->type == FL__MSG_TYPE__MSG_TYPE_PUT_FRAGMENT ? n->bg_put_pool : n->bg_pool;
+    if (fl_pool_submit(pool, fl__bg_run, j) == 0)
       return;
     /* Not handed over after all; answers it kept waiting go now. */
     pthread_mutex_lock(&n->bg_mu);
@@ -405,8 +409,11 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
     fl_node_coord_set_progress(n->coord, fl_heal_progress, n->heal);
   }
   uv_loop_t *loop = fl_srv_loop(n->srv);
-  /* Background requests get half the request workers, 1 to 8: enough for
-   * repair's pipelined reads and its writes waiting in group commit. */
+  /* Background reads get half the request workers, 1 to 8: enough for
+   * repair's pipelined reads. Background puts get as many, 1 to 32: they
+   * mostly wait in group commit, and the more wait, the more share a sync
+   * (a repair batch sends a target up to `inflight` puts at once, from
+   * every leader). */
   if ((rc = uv_async_init(loop, &n->bg_async, fl__bg_answer)) != 0) {
     rc = fl_errf(em, -ENOMEM, "starting the background request queue: %s", uv_strerror(rc));
     goto fail;
@@ -414,7 +421,9 @@ int fl_node_run(const fl_node_cfg_t *cfg, fl_errmsg_t *em) {
   n->bg_async.data = n;
   n->bg_async_open = 1;
   unsigned bg = cfg->workers > 16 ? 8u : cfg->workers > 1 ? (unsigned)cfg->workers / 2 : 1u;
-  if ((rc = fl_pool_new_low(&n->bg_pool, bg)) != 0) {
+  unsigned bg_put = cfg->workers > 64 ? 32u : cfg->workers > 1 ? (unsigned)cfg->workers / 2 : 1u;
+  if ((rc = fl_pool_new_low(&n->bg_pool, bg)) != 0 ||
+      (rc = fl_pool_new_low(&n->bg_put_pool, bg_put)) != 0) {
     rc = fl_errf(em, rc, "starting the background request workers: %s", fl_strerror(rc));
     goto fail;
   }
@@ -435,6 +444,7 @@ fail:
   fl_node_coord_stop(n->coord);
   /* Idle by now: the server answered every request before its loop ended. */
   fl_pool_free(n->bg_pool);
+  fl_pool_free(n->bg_put_pool);
   fl_srv_free(n->srv);
   fl_store_close(n->store);
   pthread_mutex_destroy(&n->bg_mu);
