@@ -284,18 +284,6 @@ static int fl__flush(fl_wire_conn_t *c, const char *what, fl_errmsg_t *em) {
   return 0;
 }
 
-/* fl_wire_conn_send(_known): the frame joins what is queued, and all of
- * it leaves in one write. */
-static int fl__send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
-                    int iovcnt, const uint32_t *crc, fl_errmsg_t *em) {
-  int rc = fl__queue(c, h, payload, iovcnt, crc, em);
-  if (rc < 0)
-    return rc;
-  char what[64];
-  snprintf(what, sizeof what, "%s frame", fl_wire_type_name((int)h->type));
-  return fl__flush(c, what, em);
-}
-
 /* Writes the n buffers of iov (modified) whole before the connection's
  * deadline: 0 or -errno. */
 static int fl__write_all(fl_wire_conn_t *c, struct iovec *iov, int n) {
@@ -346,14 +334,15 @@ int fl_wire_conn_flush(fl_wire_conn_t *c, fl_errmsg_t *em) {
   return fl__flush(c, "queued frames", em);
 }
 
+/* The frame joins what is queued, and all of it leaves in one write. */
 int fl_wire_conn_send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
                       int iovcnt, fl_errmsg_t *em) {
-  return fl__send(c, h, payload, iovcnt, NULL, em);
-}
-
-int fl_wire_conn_send_known(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
-                            int iovcnt, uint32_t crc, fl_errmsg_t *em) {
-  return fl__send(c, h, payload, iovcnt, &crc, em);
+  int rc = fl__queue(c, h, payload, iovcnt, NULL, em);
+  if (rc < 0)
+    return rc;
+  char what[64];
+  snprintf(what, sizeof what, "%s frame", fl_wire_type_name((int)h->type));
+  return fl__flush(c, what, em);
 }
 
 /* One read of at most cap bytes into dst before the deadline: > 0 bytes, or

@@ -66,13 +66,6 @@ void fl_wire_conn_close(fl_wire_conn_t *c);
 int fl_wire_conn_send(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
                       int iovcnt, fl_errmsg_t *em);
 
-/* fl_wire_conn_send for a payload whose CRC32C the caller already has
- * (one computed while it was made, or checked as it arrived): crc is sent
- * as is, without a pass over the payload. A wrong crc makes the receiver
- * refuse the frame. */
-int fl_wire_conn_send_known(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct iovec *payload,
-                            int iovcnt, uint32_t crc, fl_errmsg_t *em);
-
 /* Queues a frame without payload (encoded now) to go with the next send,
  * or with fl_wire_conn_flush, in the same write: requests queued one after
  * another reach the peer as one read, where sent one by one each would
@@ -80,7 +73,9 @@ int fl_wire_conn_send_known(fl_wire_conn_t *c, Fl__FrameHeader *h, const struct 
 int fl_wire_conn_queue(fl_wire_conn_t *c, Fl__FrameHeader *h, fl_errmsg_t *em);
 
 /* fl_wire_conn_queue for a frame with a payload whose CRC32C the caller
- * has (as fl_wire_conn_send_known). The payload is borrowed until the
+ * already has (one computed while it was made, or checked as it arrived):
+ * crc is sent as is, without a pass over the payload, and a wrong one
+ * makes the receiver refuse the frame. The payload is borrowed until the
  * queue is written (the next send, receive or flush, or a queue call that
  * finds the queue full): frames of about 128 KiB cost loopback TCP here
  * about twice the CPU per byte when written one by one as when written
